@@ -1,0 +1,188 @@
+"""`python -m studio`: one subcommand per task, plus rerun, plan, models and download.
+
+Each task subcommand builds the same request type the UI and API build, and runs it through the
+same runner, so a CLI job leaves the same job folder and settings.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from studio.env import StudioEnv
+from studio.errors import JobStopped, StudioError
+from studio.events import PartialVideo, Preview, Progress, Result
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--outputs", type=Path, default=Path("outputs"), help="job folders go here (default ./outputs)")
+    parser.add_argument("--models-dir", type=Path, default=None, help="folder with <owner>/<repo>/ model folders")
+    parser.add_argument("--tiny", action="store_true", help="use tiny random weights (output is noise)")
+    parser.add_argument("--offline", action="store_true", help="never touch the network")
+
+
+def _env(args: argparse.Namespace) -> StudioEnv:
+    return StudioEnv(outputs=args.outputs, models_dir=args.models_dir, tiny=args.tiny, offline=args.offline)
+
+
+def _copy_result(result: Result, out: Path | None) -> Path:
+    src = Path(result.video)
+    if out is None:
+        return src
+    out = Path(out)
+    if src.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.iterdir()):
+            shutil.copy2(f, out / f.name)
+        return out
+    if str(out).endswith("/") or out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / src.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, out)
+    return out
+
+
+def run_with_console(spec_name: str, request: Any, env: StudioEnv, out: Path | None) -> int:
+    """Drive a job with a tqdm bar; print partial and final paths. Ctrl-C stops cooperatively."""
+    from tqdm import tqdm
+
+    from studio.runner import run_job
+    from studio.tasks import all_tasks
+
+    spec = all_tasks()[spec_name]
+    stop = threading.Event()
+    bar = None
+    try:
+        for event in run_job(spec, request, env, stop=stop):
+            if isinstance(event, Progress):
+                if bar is None or bar.total != event.total:
+                    bar = tqdm(total=event.total, desc=event.desc or spec.title, file=sys.stderr)
+                bar.n = event.step
+                bar.set_description(event.desc or spec.title)
+                bar.refresh()
+            elif isinstance(event, PartialVideo):
+                print(f"partial: {event.path} ({event.frames} frames)", file=sys.stderr)
+            elif isinstance(event, Preview):
+                pass
+            elif isinstance(event, Result):
+                if bar:
+                    bar.close()
+                final = _copy_result(event, out)
+                print(f"job folder: {Path(event.video).parent}")
+                print(f"result: {final}")
+                if env.tiny:
+                    print("note: tiny random weights were used; the video is noise, not a result.")
+    except KeyboardInterrupt:
+        stop.set()
+        print("stopped; finished parts are kept in the job folder", file=sys.stderr)
+        return 130
+    except JobStopped as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return 130
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- interpolate -----------------------------------------------------------------------------
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("interpolate", help="2x–16x frame interpolation (same as /interpolate)")
+    p.add_argument("video", help="input video file")
+    p.add_argument("--factor", type=int, default=2, help="2..16 output frames per input frame interval")
+    p.add_argument("--method", default="flow", help="flow (weight-free, default)")
+    p.add_argument("--keep-fps", action="store_true", help="keep the input fps (slow motion) instead of the duration")
+    p.add_argument("--side-by-side", action="store_true", help="also write side_by_side.mp4")
+    p.add_argument("--crf", type=int, default=16, help="x264 quality; 0 = lossless RGB (not browser-playable)")
+    p.add_argument("--out", type=Path, default=None, help="OUT.mp4, or FOLDER/ for numbered PNG frames")
+    _common(p)
+    p.set_defaults(handler=_run_interpolate)
+
+
+def _run_interpolate(args: argparse.Namespace) -> int:
+    from studio.tasks.interpolate import InterpolateRequest
+
+    png = args.out is not None and (str(args.out).endswith("/") or args.out.is_dir())
+    request = InterpolateRequest(video=args.video, factor=args.factor, method=args.method,
+                                 keep_duration=not args.keep_fps, side_by_side=args.side_by_side,
+                                 mp4_crf=args.crf, output_format="png" if png else "mp4")
+    return run_with_console("interpolate", request, _env(args), args.out)
+
+
+# --- rerun, models, plan ---------------------------------------------------------------------
+
+def _add_rerun(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rerun", help="run a past job again from its settings.json")
+    p.add_argument("settings", type=Path, help="path/to/settings.json (or its job folder)")
+    p.add_argument("--out", type=Path, default=None)
+    _common(p)
+    p.set_defaults(handler=_run_rerun)
+
+
+def _run_rerun(args: argparse.Namespace) -> int:
+    from studio.outputs import read_settings
+    from studio.runner import rerun_request
+    from studio.tasks import all_tasks
+
+    settings = read_settings(args.settings)
+    env = _env(args)
+    env.tiny = env.tiny or bool(settings.get("tiny_weights"))
+    spec, request = rerun_request(all_tasks(), args.settings)
+    return run_with_console(spec.name, request, env, args.out)
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list presets and whether their weights are here")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(handler=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from studio.models_status import preset_rows
+
+    rows = preset_rows(_env(args))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['preset']:<22} {row['state']:<8} {row['size_gb']:>7.2f} GB  {row['where'] or '-':<10} {row['repos']}")
+    return 0
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    try:
+        from memory.cli import add_plan_arguments, run_plan
+    except ImportError:
+        return
+    p = sub.add_parser("plan", help="print the memory plan for a preset (no weights needed)")
+    add_plan_arguments(p)
+    p.set_defaults(handler=run_plan)
+
+
+SUBCOMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
+    _add_interpolate, _add_rerun, _add_models, _add_plan,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m studio", description="Frame Studio command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,133 @@
+"""Runs one task as a job: job folder, settings.json, timings, stop and failure bookkeeping.
+
+UI, API and CLI all go through `run_job`, so a job started anywhere leaves the same files behind.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import platform
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from studio.env import StudioEnv
+from studio.errors import DeviceOutOfMemory, JobStopped, StudioError
+from studio.events import Event, PartialVideo, Progress, Result
+from studio.outputs import new_job_dir, read_settings, write_settings
+from studio.tasks.base import JobContext, TaskSpec
+
+_VERSIONED = ("torch", "diffusers", "transformers", "gradio", "numpy", "opencv-python-headless", "imageio-ffmpeg")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _is_device_oom(err: BaseException) -> bool:
+    try:
+        import torch
+
+        if isinstance(err, torch.OutOfMemoryError):
+            return True
+    except ImportError:
+        pass
+    return isinstance(err, DeviceOutOfMemory) or "out of memory" in str(err).lower()
+
+
+def _free_device() -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event | None = None,
+            extra: dict[str, Any] | None = None) -> Iterator[Event]:
+    """Yield the task's events while keeping `settings.json` in the job folder up to date.
+
+    A stop keeps every partial file and ends with status "stopped" (JobStopped is re-raised so
+    the caller can tell the user); any failure is recorded with its message before re-raising.
+    """
+    job_dir = new_job_dir(env.outputs, spec.name)
+    ctx = JobContext(job_dir=job_dir, env=env, stop=stop or threading.Event())
+    started = time.time()
+    settings: dict[str, Any] = {
+        "task": spec.name,
+        "job_id": job_dir.name,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "status": "running",
+        "tiny_weights": env.tiny,
+        "request": request.to_settings(job_dir),
+        "versions": versions(),
+        **(extra or {}),
+    }
+    write_settings(job_dir, settings)
+    partials: list[str] = []
+    try:
+        for event in spec.run(request, ctx):
+            if isinstance(event, PartialVideo):
+                partials.append(Path(event.path).name)
+            elif isinstance(event, Result):
+                settings["result"] = {"video": Path(event.video).name, **event.metadata}
+            yield event
+        settings["status"] = "done"
+    except JobStopped as err:
+        settings["status"] = "stopped"
+        settings["message"] = str(err)
+        raise
+    except BaseException as err:
+        settings["status"] = "failed"
+        if _is_device_oom(err) and not isinstance(err, DeviceOutOfMemory):
+            _free_device()
+            plan = ctx.record.get("memory_plan")
+            err = DeviceOutOfMemory(
+                "The device ran out of memory. "
+                + (f"Plan that failed: {plan.get('summary', plan)}. " if isinstance(plan, dict) else "")
+                + "Try: raise 'GPU memory preservation' by 2 GB, pick a smaller resolution bucket, "
+                  "or fewer frames per section; the studio keeps serving."
+            )
+            settings["message"] = str(err)
+            raise err from None
+        settings["message"] = str(err) if isinstance(err, StudioError) else f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        if settings["status"] != "done":
+            _free_device()
+        settings.update(ctx.record)
+        settings["partials"] = partials
+        settings["timings"] = {"total_s": round(time.time() - started, 3), **settings.get("timings", {})}
+        write_settings(job_dir, settings)
+
+
+def rerun_request(spec_by_name: dict[str, TaskSpec], settings_path: Path) -> tuple[TaskSpec, Any]:
+    """The task and re-validated request stored in a past job's settings.json."""
+    settings_path = Path(settings_path)
+    settings = read_settings(settings_path)
+    base = settings_path if settings_path.is_dir() else settings_path.parent
+    name = settings.get("task")
+    if name not in spec_by_name:
+        raise StudioError(f"settings.json names task {name!r}, which this studio does not have")
+    spec = spec_by_name[name]
+    return spec, spec.request_type.from_settings(settings["request"], base)
+
+
+def drain(events: Iterator[Event]) -> Result | None:
+    """Run a job to the end, returning its Result (tests and scripts)."""
+    last = None
+    for event in events:
+        if isinstance(event, Result):
+            last = event
+    return last
+
+
+__all__ = ["run_job", "rerun_request", "drain", "versions", "Progress"]

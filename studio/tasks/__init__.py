@@ -1,0 +1,15 @@
+"""The task registry: one entry per tab. UI, API and CLI are generated from this list."""
+from __future__ import annotations
+
+from studio.tasks.base import JobContext, TaskSpec
+from studio.tasks.interpolate import InterpolateRequest, run_interpolate
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    tasks = [
+        TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate),
+    ]
+    return {t.name: t for t in tasks}
+
+
+__all__ = ["JobContext", "TaskSpec", "all_tasks"]

@@ -1,0 +1,51 @@
+"""What every task is made of: a validated request type, a job context and a task function."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, Protocol
+
+from studio.env import StudioEnv
+from studio.errors import JobStopped
+from studio.events import Event
+
+
+class TaskRequest(Protocol):
+    """A dataclass that validates itself in __post_init__ (InputError names field and fix)."""
+
+    task: ClassVar[str]
+
+    def to_settings(self, job_dir: Path) -> dict[str, Any]:
+        """JSON-able fields; input files are copied into `job_dir` and named relative to it."""
+
+    @classmethod
+    def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "TaskRequest":
+        """Rebuild (and re-validate) a request from settings.json; paths relative to base_dir."""
+
+
+@dataclass
+class JobContext:
+    job_dir: Path
+    env: StudioEnv
+    stop: threading.Event = field(default_factory=threading.Event)
+    # Filled by the task while it runs and saved into settings.json (memory plan, seed used, ...).
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def should_stop(self) -> bool:
+        return self.stop.is_set()
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise JobStopped("stopped by the user")
+
+
+TaskFunction = Callable[[Any, JobContext], Iterator[Event]]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str            # settings.json "task", CLI subcommand (with - for _), API name
+    title: str
+    request_type: type
+    run: TaskFunction

@@ -1,0 +1,139 @@
+"""Interpolation task: a video in, (n-1)*factor+1 frames out, streamed through ffmpeg.
+
+`interpolate_frames` (the documented Python function), the tab, `/interpolate` and
+`python -m studio interpolate` all run `stream_method`, so every front door gives the same frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+from studio.errors import InputError, JobStopped
+from studio.events import Event, Preview, Progress, Result
+from studio.tasks.base import JobContext
+from studio.validation import as_bool, as_choice, as_int
+from PIL import Image
+
+from studio.video_io import DEFAULT_CRF, Mp4Writer, count_frames, iter_frames, probe_video
+
+METHODS = ("flow",)  # model methods (ldf-vfi) are added by their own issue
+MIN_FACTOR, MAX_FACTOR = 2, 16
+OUTPUT_FORMATS = ("mp4", "png")
+
+StreamFn = Callable[..., Iterator[np.ndarray]]
+
+
+def stream_method(method: str) -> StreamFn:
+    """The streaming interpolator for `method`: (frames iterable, factor, **hooks) -> frames."""
+    as_choice("method", method, METHODS)
+    from studio.interpolation.flow import interpolate_stream  # deferred: OpenCV import
+
+    return interpolate_stream
+
+
+def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = "flow") -> list[np.ndarray]:
+    """Interpolate a list of HxWx3 uint8 RGB frames.
+
+    Returns exactly (n-1)*factor + 1 frames for n input frames; input frame i is returned
+    unchanged at position i*factor. factor is 2..16.
+    """
+    factor = as_int("factor", factor, MIN_FACTOR, MAX_FACTOR)
+    return list(stream_method(method)(list(frames), factor))
+
+
+@dataclass
+class InterpolateRequest:
+    task: ClassVar[str] = "interpolate"
+    video: str
+    factor: int = 2
+    method: str = "flow"
+    keep_duration: bool = True
+    side_by_side: bool = False
+    mp4_crf: int = DEFAULT_CRF
+    output_format: str = "mp4"  # "png" writes numbered frames into the job folder (CLI --out DIR/)
+
+    def __post_init__(self) -> None:
+        if self.video is None or (isinstance(self.video, str) and not self.video.strip()):
+            raise InputError("video", "no video given", "upload a video file (mp4, mov, webm, mkv, avi, gif)")
+        self.video = str(self.video)
+        self.factor = as_int("factor", self.factor, MIN_FACTOR, MAX_FACTOR)
+        self.method = as_choice("method", self.method, METHODS)
+        self.keep_duration = as_bool("keep_duration", self.keep_duration)
+        self.side_by_side = as_bool("side_by_side", self.side_by_side)
+        self.mp4_crf = as_int("mp4_crf", self.mp4_crf, 0, 51, fix="use 16 (default) or 0 for lossless RGB")
+        self.output_format = as_choice("output_format", self.output_format, OUTPUT_FORMATS)
+        self.info = probe_video(self.video, field="video")
+
+    def to_settings(self, job_dir: Path) -> dict[str, Any]:
+        copy = Path(job_dir) / ("input" + (Path(self.video).suffix.lower() or ".mp4"))
+        if not copy.exists():
+            shutil.copyfile(self.video, copy)
+        return {"video": copy.name, "factor": self.factor, "method": self.method,
+                "keep_duration": self.keep_duration, "side_by_side": self.side_by_side,
+                "mp4_crf": self.mp4_crf, "output_format": self.output_format}
+
+    @classmethod
+    def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
+        data = dict(data)
+        data["video"] = str(Path(base_dir) / data["video"])
+        return cls(**data)
+
+
+def _side_by_side(original: np.ndarray, made: np.ndarray) -> np.ndarray:
+    return np.concatenate([original, made], axis=1)
+
+
+def run_interpolate(req: InterpolateRequest, ctx: JobContext) -> Iterator[Event]:
+    info = req.info
+    n_in = count_frames(req.video)
+    if n_in < 2:
+        raise InputError("video", f"has {n_in} frame(s)", "use a video with at least 2 frames")
+    n_out = (n_in - 1) * req.factor + 1
+    out_fps = info.fps * req.factor if req.keep_duration else info.fps
+    ctx.record["interpolation"] = {"input_frames": n_in, "output_frames": n_out, "input_fps": info.fps,
+                                   "output_fps": out_fps, "method": req.method}
+    yield Progress(0, n_in - 1, f"interpolating {n_in} frames x{req.factor} ({req.method})")
+
+    interpolate = stream_method(req.method)
+    made = interpolate(iter_frames(req.video), req.factor, should_stop=ctx.should_stop)
+    out_name = "interpolated.mp4" if req.output_format == "mp4" else "frames"
+    out_path = ctx.job_dir / out_name
+    written = 0
+    last_original = np.zeros((info.height, info.width, 3), np.uint8)
+
+    with contextlib.ExitStack() as stack:
+        # Writers finish their file on a normal exit (including a stop); an error discards it.
+        writer = stack.enter_context(Mp4Writer(out_path, out_fps, req.mp4_crf)) if req.output_format == "mp4" else None
+        sbs = stack.enter_context(Mp4Writer(ctx.job_dir / "side_by_side.mp4", out_fps, req.mp4_crf)) \
+            if req.side_by_side else None
+        if writer is None:
+            out_path.mkdir()
+        first_pair: list[np.ndarray] = []
+        for index, frame in enumerate(made):
+            if index % req.factor == 0:
+                last_original = frame
+            if writer:
+                writer.write(frame)
+            else:
+                Image.fromarray(frame).save(out_path / f"{index:08d}.png")
+            if sbs:
+                sbs.write(np.concatenate([last_original, frame], axis=1))
+            written += 1
+            if index in (0, req.factor // 2, req.factor):
+                first_pair.append(frame)
+                if index == req.factor:
+                    yield Preview(np.concatenate(first_pair, axis=1), "first pair: frame 0 | interpolated middle | frame 1")
+            elif index % req.factor == 0:
+                yield Progress(index // req.factor, n_in - 1, "pairs interpolated")
+    ctx.record["interpolation"]["written_frames"] = written
+    if written < n_out:
+        if ctx.should_stop():
+            raise JobStopped(f"stopped after {written} of {n_out} frames; {out_name} holds them")
+        raise RuntimeError(f"interpolator produced {written} frames, expected {n_out}")
+    yield Result(out_path, {"frames": written, "fps": out_fps, "factor": req.factor, "method": req.method,
+                            "side_by_side": "side_by_side.mp4" if sbs else None})

@@ -1,0 +1,1 @@
+"""Gradio front end. Imported only when the app is built (gradio is heavy)."""

@@ -1,0 +1,143 @@
+"""Field checks shared by every request type.
+
+Each check takes the field name, so the error says which field is wrong and how to fix it; the
+same check serves the UI, the API and the CLI.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from studio.errors import InputError
+
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_PROMPT_CHARS = 4000
+
+
+def as_int(field: str, value: Any, lo: int, hi: int, *, fix: str | None = None) -> int:
+    fix = fix or f"use a whole number from {lo} to {hi}"
+    if isinstance(value, bool) or value is None:
+        raise InputError(field, f"{value!r} is not a number", fix)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field, f"{value!r} is not a number", fix) from None
+    if not math.isfinite(number) or number != int(number):
+        raise InputError(field, f"{value!r} is not a whole number", fix)
+    if not lo <= number <= hi:
+        raise InputError(field, f"{int(number)} is outside {lo}–{hi}", fix)
+    return int(number)
+
+
+def as_float(field: str, value: Any, lo: float, hi: float, *, lo_open: bool = False,
+             fix: str | None = None) -> float:
+    left = "(" if lo_open else "["
+    fix = fix or f"use a number in {left}{lo:g}, {hi:g}]"
+    if isinstance(value, bool) or value is None:
+        raise InputError(field, f"{value!r} is not a number", fix)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field, f"{value!r} is not a number", fix) from None
+    if not math.isfinite(number):
+        raise InputError(field, f"{value!r} is not a finite number", fix)
+    if number < lo or number > hi or (lo_open and number == lo):
+        raise InputError(field, f"{number:g} is out of range", fix)
+    return number
+
+
+def as_bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    raise InputError(field, f"{value!r} is not true/false", "use true or false")
+
+
+def as_choice(field: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(field, f"{value!r} is not a valid choice", f"use one of: {', '.join(choices)}")
+    return value
+
+
+def as_text(field: str, value: Any, *, max_chars: int = MAX_PROMPT_CHARS, allow_empty: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InputError(field, f"expected text, got {type(value).__name__}", "pass a string")
+    if "\x00" in value:
+        raise InputError(field, "contains a NUL character", "remove control characters")
+    if len(value) > max_chars:
+        raise InputError(field, f"is {len(value)} characters long", f"keep it under {max_chars} characters")
+    if not allow_empty and not value.strip():
+        raise InputError(field, "is empty", "describe what should happen in the video")
+    return value
+
+
+def to_rgb_uint8(img: Image.Image | np.ndarray) -> np.ndarray:
+    """Any common image mode (RGBA, greyscale, 16-bit, palette, float) -> HxWx3 uint8 RGB."""
+    if isinstance(img, Image.Image):
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            arr = arr / (65535.0 if arr.max() > 255 else 255.0)
+            return to_rgb_uint8((arr * 255).round().clip(0, 255).astype(np.uint8))
+        if img.mode in ("RGBA", "LA", "P", "PA"):
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # flatten alpha on white
+            return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+        return np.asarray(img.convert("RGB"))
+    arr = np.asarray(img)
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.float64) / 65535.0 * 255).round().astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        arr = np.asarray(arr, dtype=np.float64)
+        arr = (np.nan_to_num(arr) * (255.0 if arr.max(initial=0) <= 1.0 else 1.0)).round().clip(0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        alpha = arr[:, :, 3:4].astype(np.float64) / 255.0
+        arr = (arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = True) -> np.ndarray | None:
+    """A path, PIL image or array -> HxWx3 uint8 RGB, or InputError naming `field`."""
+    fix = "upload a PNG, JPEG or WebP image"
+    if value is None or (isinstance(value, str) and not value):
+        if required:
+            raise InputError(field, "no image given", fix)
+        return None
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        if not path.is_file():
+            raise InputError(field, f"no file at {path.name!r}", fix)
+        if path.stat().st_size == 0:
+            raise InputError(field, "the file is empty (0 bytes)", fix)
+        try:
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_IMAGE_PIXELS:
+                    raise InputError(field, f"is {im.width}x{im.height}, too large",
+                                     "use an image under 8192x8192 pixels")
+                im.load()
+                value = im.copy()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(field, "is not an image that can be decoded", fix) from err
+    if not isinstance(value, (Image.Image, np.ndarray)):
+        raise InputError(field, f"expected an image, got {type(value).__name__}", fix)
+    arr = to_rgb_uint8(value)
+    if arr.ndim != 3 or arr.shape[0] < min_side or arr.shape[1] < min_side:
+        raise InputError(field, f"is {arr.shape[1] if arr.ndim > 1 else 0}x{arr.shape[0]} pixels, too small",
+                         f"use an image at least {min_side}x{min_side} pixels")
+    if arr.shape[0] * arr.shape[1] > MAX_IMAGE_PIXELS:
+        raise InputError(field, f"is {arr.shape[1]}x{arr.shape[0]}, too large", "use an image under 8192x8192 pixels")
+    return arr
