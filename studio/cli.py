@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import threading
@@ -29,17 +30,19 @@ def _env(args: argparse.Namespace) -> StudioEnv:
     return StudioEnv(outputs=args.outputs, models_dir=args.models_dir, tiny=args.tiny, offline=args.offline)
 
 
-def _copy_result(result: Result, out: Path | None) -> Path:
+def _copy_result(result: Result, out: str | None) -> Path:
+    """Copy the result to `out`: a file path, or a folder when it ends with / or exists as one."""
     src = Path(result.video)
     if out is None:
         return src
+    as_folder = out.endswith(("/", os.sep))
     out = Path(out)
     if src.is_dir():
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(src.iterdir()):
             shutil.copy2(f, out / f.name)
         return out
-    if str(out).endswith("/") or out.is_dir():
+    if as_folder or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
         out = out / src.name
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +50,7 @@ def _copy_result(result: Result, out: Path | None) -> Path:
     return out
 
 
-def run_with_console(spec_name: str, request: Any, env: StudioEnv, out: Path | None) -> int:
+def run_with_console(spec_name: str, request: Any, env: StudioEnv, out: str | None) -> int:
     """Drive a job with a tqdm bar; print partial and final paths. Ctrl-C stops cooperatively."""
     from tqdm import tqdm
 
@@ -100,7 +103,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-fps", action="store_true", help="keep the input fps (slow motion) instead of the duration")
     p.add_argument("--side-by-side", action="store_true", help="also write side_by_side.mp4")
     p.add_argument("--crf", type=int, default=16, help="x264 quality; 0 = lossless RGB (not browser-playable)")
-    p.add_argument("--out", type=Path, default=None, help="OUT.mp4, or FOLDER/ for numbered PNG frames")
+    p.add_argument("--out", default=None, help="OUT.mp4, or FOLDER/ for numbered PNG frames")
     _common(p)
     p.set_defaults(handler=_run_interpolate)
 
@@ -108,11 +111,58 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
 def _run_interpolate(args: argparse.Namespace) -> int:
     from studio.tasks.interpolate import InterpolateRequest
 
-    png = args.out is not None and (str(args.out).endswith("/") or args.out.is_dir())
+    png = args.out is not None and (args.out.endswith(("/", os.sep)) or Path(args.out).is_dir())
     request = InterpolateRequest(video=args.video, factor=args.factor, method=args.method,
                                  keep_duration=not args.keep_fps, side_by_side=args.side_by_side,
                                  mp4_crf=args.crf, output_format="png" if png else "mp4")
     return run_with_console("interpolate", request, _env(args), args.out)
+
+
+# --- long video ------------------------------------------------------------------------------
+
+def _add_long_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("long-video", help="FramePack long video (same as /long_video)")
+    p.add_argument("--image", help="start image (optional in extend mode)")
+    p.add_argument("--prompt", required=True, help='text, or timestamped "[0s: ...] [2s-4s: ...]"')
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--end-frame", default=None, help="end image (framepack mode)")
+    p.add_argument("--end-influence", type=float, default=1.0)
+    p.add_argument("--mode", default="framepack", help="framepack (inverted) | f1 | extend")
+    p.add_argument("--video", default=None, help="video to extend (extend mode)")
+    p.add_argument("--context-frames", type=int, default=16)
+    p.add_argument("--seed", type=int, default=31337)
+    p.add_argument("--random-seed", action="store_true")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--window", type=int, default=None, help="latent window size (default 9)")
+    p.add_argument("--bucket", type=int, default=None, help="resolution bucket (default 640; 64 with --tiny)")
+    p.add_argument("--gs", type=float, default=10.0)
+    p.add_argument("--cfg", type=float, default=1.0)
+    p.add_argument("--rs", type=float, default=0.0)
+    p.add_argument("--sampler", default="unipc", help="unipc | euler")
+    p.add_argument("--teacache", action="store_true", help="TeaCache (faster drafts, changes the result)")
+    p.add_argument("--preservation", type=float, default=6.0, help="GPU memory preservation in GB")
+    p.add_argument("--crf", type=int, default=16)
+    p.add_argument("--out", default=None, help="copy the final mp4 here (file or folder/)")
+    _common(p)
+    p.set_defaults(handler=_run_long_video)
+
+
+def _run_long_video(args: argparse.Namespace) -> int:
+    from studio.tasks.long_video_request import LongVideoRequest
+
+    env = _env(args)
+    defaults = env.preset_for("framepack").defaults
+    request = LongVideoRequest(
+        input_image=args.image, prompt=args.prompt, n_prompt=args.negative_prompt, seed=args.seed,
+        use_random_seed=args.random_seed, total_second_length=args.seconds,
+        latent_window_size=args.window or defaults.get("latent_window_size", 9),
+        steps=args.steps or defaults.get("steps", 25), cfg=args.cfg, gs=args.gs, rs=args.rs,
+        gpu_memory_preservation=args.preservation, use_teacache=args.teacache, mp4_crf=args.crf,
+        end_frame=args.end_frame, end_frame_influence=args.end_influence, mode=args.mode,
+        bucket=args.bucket or defaults.get("bucket", 640), sampler=args.sampler, input_video=args.video,
+        extend_context_frames=args.context_frames)
+    return run_with_console("long_video", request, env, args.out)
 
 
 # --- rerun, models, plan ---------------------------------------------------------------------
@@ -120,7 +170,7 @@ def _run_interpolate(args: argparse.Namespace) -> int:
 def _add_rerun(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rerun", help="run a past job again from its settings.json")
     p.add_argument("settings", type=Path, help="path/to/settings.json (or its job folder)")
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--out", default=None, help="copy the result here (file or folder/)")
     _common(p)
     p.set_defaults(handler=_run_rerun)
 
@@ -167,7 +217,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
-    _add_interpolate, _add_rerun, _add_models, _add_plan,
+    _add_long_video, _add_interpolate, _add_rerun, _add_models, _add_plan,
 )
 
 

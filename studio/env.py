@@ -26,6 +26,9 @@ class StudioEnv:
             # Set before any huggingface_hub call so nothing in this process reaches the network.
             os.environ["HF_HUB_OFFLINE"] = "1"
         self.resolver = Resolver(self.models_dir, presets=self.presets)
+        from studio.model_cache import ModelCache
+
+        self.models = ModelCache()
 
     def preset_for(self, preset_id: str) -> Preset:
         """The preset a job should use: its tiny twin when the studio runs with --tiny."""

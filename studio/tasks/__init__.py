@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from studio.tasks.base import JobContext, TaskSpec
 from studio.tasks.interpolate import InterpolateRequest, run_interpolate
+from studio.tasks.long_video import run_long_video
+from studio.tasks.long_video_request import LongVideoRequest
 
 
 def all_tasks() -> dict[str, TaskSpec]:
     tasks = [
+        TaskSpec("long_video", "Long video", LongVideoRequest, run_long_video),
         TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate),
     ]
     return {t.name: t for t in tasks}

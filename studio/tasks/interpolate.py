@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
@@ -79,7 +79,7 @@ class InterpolateRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)}}
         data["video"] = str(Path(base_dir) / data["video"])
         return cls(**data)
 

@@ -13,8 +13,6 @@ from studio.tasks.interpolate import METHODS, InterpolateRequest
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.registry import TabHandle
 
-KEEP_DURATION = "keep duration (fps x factor)"
-KEEP_FPS = "keep fps (slow motion)"
 
 
 def build(env: StudioEnv, control: JobControl) -> TabHandle:
@@ -24,12 +22,12 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     "**Flow** is weight-free and runs on the CPU; nothing to download.")
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label="Input video", sources=["upload"], include_audio=True)
-                factor = gr.Slider(2, 16, value=2, step=1, label="Factor (output frames per input interval)")
-                method = gr.Dropdown(list(METHODS), value="flow", label="Method")
-                keep = gr.Radio([KEEP_DURATION, KEEP_FPS], value=KEEP_DURATION, label="Output rate")
-                side = gr.Checkbox(False, label="Also make a side-by-side comparison")
-                crf = gr.Slider(0, 51, value=16, step=1, label="MP4 quality (crf; 0 = lossless RGB, not browser-playable)")
+                video_in = gr.Video(label="Input video", sources=["upload"], include_audio=True)
+                factor_in = gr.Slider(2, 16, value=2, step=1, label="Factor (output frames per input interval)")
+                method_in = gr.Dropdown(list(METHODS), value="flow", label="Method")
+                keep_in = gr.Checkbox(True, label="Keep duration (fps x factor); untick for slow motion (keep fps)")
+                side_in = gr.Checkbox(False, label="Also make a side-by-side comparison")
+                crf_in = gr.Slider(0, 51, value=16, step=1, label="MP4 quality (crf; 0 = lossless RGB, not browser-playable)")
                 with gr.Row():
                     start = gr.Button("Interpolate", variant="primary")
                     stop = gr.Button("Stop")
@@ -39,13 +37,13 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                 result = gr.Video(label="Interpolated video", interactive=False)
                 comparison = gr.Video(label="Side by side (original | interpolated)", interactive=False)
 
-        def run(video_path: str | None, factor_value: float, method_value: str, keep_duration: Any,
-                side_by_side: bool = False, mp4_crf: float = 16, progress: gr.Progress = gr.Progress()):
-            keep_flag = keep_duration if isinstance(keep_duration, bool) else keep_duration != KEEP_FPS
+        # Parameter names are the public API of /interpolate (gradio_client keyword arguments).
+        def interpolate(video: str | None, factor: float, method: str, keep_duration: bool,
+                        side_by_side: bool = False, mp4_crf: float = 16, progress: gr.Progress = gr.Progress()):
 
             def make() -> InterpolateRequest:
-                return InterpolateRequest(video=video_path, factor=factor_value, method=method_value,
-                                          keep_duration=keep_flag, side_by_side=side_by_side, mp4_crf=mp4_crf)
+                return InterpolateRequest(video=video, factor=factor, method=method,
+                                          keep_duration=keep_duration, side_by_side=side_by_side, mp4_crf=mp4_crf)
 
             shown = None
             for event in job_events(spec, make, env, control):
@@ -62,14 +60,15 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                            f"Done: {event.metadata['frames']} frames at {event.metadata['fps']:g} fps "
                            f"(job folder `{Path(event.video).parent.name}`)", str(event.video), sbs_path)
 
-        start.click(run, [video, factor, method, keep, side, crf], [preview, status, result, comparison],
+        start.click(interpolate, [video_in, factor_in, method_in, keep_in, side_in, crf_in], [preview, status, result, comparison],
                     api_name="interpolate", concurrency_id="device", concurrency_limit=1)
         stop.click(lambda: control.stop() and None, None, None, api_name="stop_interpolate", queue=False)
 
     def load(settings: dict[str, Any], base: Path) -> list[Any]:
         video_file = base / settings["video"]
         return [str(video_file) if video_file.exists() else None, settings["factor"], settings["method"],
-                KEEP_DURATION if settings.get("keep_duration", True) else KEEP_FPS,
+                settings.get("keep_duration", True),
                 settings.get("side_by_side", False), settings.get("mp4_crf", 16)]
 
-    return TabHandle("interpolate", "Interpolation", "interpolate", [video, factor, method, keep, side, crf], load)
+    return TabHandle("interpolate", "Interpolation", "interpolate",
+                     [video_in, factor_in, method_in, keep_in, side_in, crf_in], load)

@@ -1,0 +1,49 @@
+"""Loads the page in headless Chromium (Debian's binary, driven by playwright) and checks the tabs."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TAB_LABELS = ["Interpolation", "Models", "Outputs"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium")
+    if exe is None:
+        if os.environ.get("FRAME_STUDIO_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium not installed")
+    return exe
+
+
+def test_page_renders_every_tab_and_tiny_banner(live_server, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = live_server
+    exe = _chromium()
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = pw.chromium.launch_persistent_context(profile, executable_path=exe, headless=True,
+                                                        args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="Interpolation").wait_for(timeout=30_000)
+            for label in TAB_LABELS:
+                assert page.get_by_role("tab", name=label).count() >= 1, label
+            assert page.get_by_text("Generated videos are noise").count() >= 1
+            page.get_by_role("tab", name="Models").click()
+            page.get_by_text("framepack-f1").first.wait_for(timeout=10_000)
+            shot = tmp_path / "studio.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            keep = os.environ.get("FRAME_STUDIO_SCREENSHOT")
+            if keep:
+                shutil.copy(shot, keep)
+        finally:
+            browser.close()
