@@ -19,9 +19,10 @@ from studio.video_io import write_mp4  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_hf(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the user's HF cache or reaches the hub."""
+    """No test reads the user's HF cache or reaches the hub; tiny weights are built once per run."""
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FRAME_STUDIO_TINY_DIR", str(tmp_path_factory.getbasetemp() / "tiny_weights"))
 
 
 def moving_square_frames(n: int = 6, h: int = 48, w: int = 64, step: int = 3, seed: int = 0) -> list[np.ndarray]:

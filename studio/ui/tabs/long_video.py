@@ -137,9 +137,12 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             if values["end_frame"] is not None and not isinstance(values["end_frame"], str) and \
                     getattr(values["end_frame"], "size", 1) == 0:
                 values["end_frame"] = None
+            last_video = None
             for video, image, text, html in stream(values):
+                last_video = video if isinstance(video, str) else last_video
                 yield video, image, text, html, gr.update(interactive=False), gr.update(interactive=True)
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True), gr.update(interactive=False)
+            # Scripts read the final message only: it must carry the video (the last partial if stopped).
+            yield last_video, gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True), gr.update(interactive=False)
 
         def long_video(input_image, prompt, n_prompt, seed, total_second_length, latent_window_size, steps, cfg,
                        gs, rs, gpu_memory_preservation, use_teacache, mp4_crf, end_frame, use_random_seed,
