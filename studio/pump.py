@@ -3,6 +3,10 @@
 Model loops report per-step progress through callbacks (they must not know about the UI); a task
 function is a generator. A worker thread plus a queue turns one into the other without the task
 having to poll, and exceptions from the worker re-raise in the reader.
+
+Callbacks never block the worker (bounded queue), but a *yielded* item is a hand-over point: the
+worker waits until the reader asks for the next item, exactly like a plain generator. So when the
+reader reacts to a finished section (writes its mp4, sees Stop), the next section has not started.
 """
 from __future__ import annotations
 
@@ -22,21 +26,29 @@ def pump(work: Callable[[Callable[[Any], None]], Iterator[Any]], maxsize: int = 
     q: queue.Queue = queue.Queue(maxsize=maxsize)
     failure: list[BaseException] = []
     abandoned = threading.Event()
+    resume = threading.Event()
 
-    def put(item: Any) -> None:
+    def put(item: Any, handover: bool = False) -> None:
         while not abandoned.is_set():
             try:
-                q.put(item, timeout=0.2)
-                return
+                q.put((handover, item), timeout=0.2)
+                break
             except queue.Full:
                 continue
-        if item is not _DONE:
-            raise _ReaderGone
+        else:
+            if item is not _DONE:
+                raise _ReaderGone
+            return
+        if handover:
+            while not resume.wait(timeout=0.2):
+                if abandoned.is_set():
+                    raise _ReaderGone
+            resume.clear()
 
     def run() -> None:
         try:
             for item in work(put):
-                put(item)
+                put(item, handover=True)
         except _ReaderGone:
             pass
         except BaseException as err:  # handed to the reader, which re-raises it
@@ -48,12 +60,15 @@ def pump(work: Callable[[Callable[[Any], None]], Iterator[Any]], maxsize: int = 
     thread.start()
     try:
         while True:
-            item = q.get()
+            handover, item = q.get()
             if item is _DONE:
                 break
             yield item
+            if handover:
+                resume.set()
     finally:
         abandoned.set()
+        resume.set()
         thread.join(timeout=600)
     if failure:
         raise failure[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TAB_LABELS = ["Interpolation", "Models", "Outputs"]
+TAB_LABELS = ["Long video", "Interpolation", "Models", "Outputs"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -20,6 +20,40 @@ def _chromium() -> str:
             pytest.fail("chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium not installed")
     return exe
+
+
+def _open(pw, profile: str):
+    return pw.chromium.launch_persistent_context(profile, executable_path=_chromium(), headless=True,
+                                                 args=CHROMIUM_ARGS)
+
+
+def test_outputs_tab_loads_a_past_job_back_into_its_tab(live_server, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import sync_playwright
+
+    from conftest import moving_square_frames
+    from studio.video_io import write_mp4
+
+    url, _ = live_server
+    src = write_mp4(moving_square_frames(n=3), tmp_path / "in.mp4", fps=10, crf=0)
+    Client(url, verbose=False).predict(video=handle_file(str(src)), factor=5, method="flow", keep_duration=True,
+                                       api_name="/interpolate")
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = _open(pw, profile)
+        try:
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="Outputs").click()  # selecting the tab lists the jobs
+            cell = page.locator("td:visible", has_text="interpolate").first
+            cell.wait_for(timeout=20_000)
+            cell.click()
+            page.locator("button:visible", has_text="Load these settings").click()
+            factor = page.get_by_label("Factor (output frames per input interval)").first
+            page.wait_for_function("() => document.querySelector('[role=tab][aria-selected=true]')"
+                                   ".textContent.includes('Interpolation')", timeout=20_000)
+            assert factor.input_value() == "5"
+        finally:
+            browser.close()
 
 
 def test_page_renders_every_tab_and_tiny_banner(live_server, tmp_path: Path) -> None:

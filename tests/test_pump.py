@@ -41,3 +41,23 @@ def test_reader_stopping_early_releases_the_worker() -> None:
     assert next(stream) == 0
     stream.close()  # must not hang on a full queue, and the worker must stop producing
     assert len(produced) < 10
+
+
+def test_worker_does_not_run_past_a_yield_until_the_reader_asks() -> None:
+    started = []
+
+    def work(emit):
+        for i in range(3):
+            started.append(i)
+            emit(("step", i))
+            yield ("section", i)
+
+    stream = pump(work)
+    assert next(stream) == ("step", 0)
+    assert next(stream) == ("section", 0)
+    import time
+
+    time.sleep(0.3)
+    assert started == [0]  # section 1 waits for the reader
+    assert next(stream) == ("step", 1)
+    stream.close()

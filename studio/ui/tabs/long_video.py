@@ -58,22 +58,27 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                 with gr.Row():
                     input_image = gr.Image(label="Start image", sources=["upload", "clipboard"], type="numpy",
                                            image_mode="RGB", height=280)
-                    end_frame = gr.Image(label="End frame (optional, FramePack mode)", sources=["upload", "clipboard"],
-                                         type="numpy", image_mode="RGB", height=280)
+                    with gr.Column():
+                        end_frame = gr.Image(label="End frame (optional, framepack mode)",
+                                             sources=["upload", "clipboard"], type="numpy", image_mode="RGB",
+                                             height=220)
+                        end_frame_influence = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="End frame influence")
                 prompt = gr.Textbox(label="Prompt", lines=3)
                 n_prompt = gr.Textbox(label="Negative prompt (used when CFG > 1)", value="")
                 with gr.Row():
                     start = gr.Button("Start generation", variant="primary")
                     stop = gr.Button("Stop", interactive=True)
                 with gr.Row():
-                    mode = gr.Radio(list(MODES), value="framepack", label="Mode (framepack = inverted anti-drifting)")
+                    mode = gr.Radio(list(MODES), value="framepack",
+                                    label="Mode (framepack = inverted anti-drifting; f1 = forward; extend = continue a video)")
                     total_second_length = gr.Slider(1, 120, value=5, step=0.1, label="Video length (seconds)")
+                with gr.Group(visible=False) as extend_group:
+                    input_video = gr.Video(label="Video to extend", sources=["upload"], include_audio=True)
+                    extend_context_frames = gr.Slider(1, 64, value=16, step=1,
+                                                      label="Context frames taken from the end of the video")
                 with gr.Row():
                     seed = gr.Number(value=31337, precision=0, label="Seed")
                     use_random_seed = gr.Checkbox(False, label="Random seed (the seed used is saved)")
-                end_frame_influence = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="End frame influence")
-                input_video = gr.Video(label="Video to extend (extend mode)", sources=["upload"], include_audio=True)
-                extend_context_frames = gr.Slider(1, 64, value=16, step=1, label="Context frames taken from the video")
                 with gr.Accordion("Advanced", open=False):
                     bucket = gr.Dropdown(buckets, value=int(defaults.get("bucket", 640)), label="Resolution bucket")
                     steps = gr.Slider(1, 100, value=25, step=1, label="Steps")
@@ -89,7 +94,8 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     prompt_blend_sections = gr.Slider(0, 8, value=0, step=1, label="Blend timestamped prompts over N sections")
                     mp4_crf = gr.Slider(0, 51, value=16, step=1, label="MP4 crf (16 default; 0 lossless, not browser-playable)")
                     save_section_frames = gr.Checkbox(False, label="Save each section's last frame as PNG")
-                plan = gr.Markdown(_plan_text(env, "framepack", int(defaults.get("bucket", 640)), 5, 6))
+                with gr.Accordion("Memory plan", open=False):
+                    plan = gr.Markdown(_plan_text(env, "framepack", int(defaults.get("bucket", 640)), 5, 6))
             with gr.Column():
                 preview = gr.Image(label="Latent preview" + (" (noise: tiny weights)" if env.tiny else ""),
                                    interactive=False, height=200)
@@ -157,6 +163,7 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                               [compat_video, preview, desc, bar, start, stop], api_name="process",
                               concurrency_id="device", concurrency_limit=1)
         stop.click(lambda: control.stop() and None, None, None, api_name="end_process", queue=False)
+        mode.change(lambda m: gr.update(visible=m == "extend"), mode, extend_group, api_visibility="private")
         for control_input in (mode, bucket, total_second_length, gpu_memory_preservation):
             control_input.change(lambda m, b, s, p: _plan_text(env, m, b, s, p),
                                  [mode, bucket, total_second_length, gpu_memory_preservation], plan,

@@ -23,7 +23,7 @@ def _rows(jobs: list[JobRecord]) -> list[list[Any]]:
 def build(env: StudioEnv, tabs: list[TabHandle], tabs_container: gr.Tabs) -> TabHandle:
     loaders = {t.task: t for t in tabs if t.task and t.load_settings}
     all_inputs = [c for t in loaders.values() for c in t.inputs]
-    with gr.Tab("Outputs", id="outputs"):
+    with gr.Tab("Outputs", id="outputs") as tab:
         jobs_state = gr.State([])
         with gr.Row():
             refresh = gr.Button("Refresh")
@@ -59,6 +59,7 @@ def build(env: StudioEnv, tabs: list[TabHandle], tabs_container: gr.Tabs) -> Tab
             return [*updates, gr.Tabs(selected=handle.tab_id)]
 
         refresh.click(do_refresh, None, [table, jobs_state], api_name="list_outputs")
+        tab.select(do_refresh, None, [table, jobs_state], api_visibility="private")
         table.select(do_select, jobs_state, [video, settings_view, selected], api_visibility="private")
         load.click(do_load, selected, [*all_inputs, tabs_container], api_visibility="private")
     return TabHandle("outputs", "Outputs")

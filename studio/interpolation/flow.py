@@ -1,0 +1,181 @@
+"""Weight-free optical-flow video frame interpolation (public API).
+
+    interpolate_stream(frames, factor)      lazy: an iterable of frames in, a generator out
+    interpolate_frames_flow(frames, factor) the same, as a list
+
+n input frames give exactly (n-1)*factor + 1 output frames; input frame i is yielded unchanged
+at position i*factor. Only a window of four input frames (plus the motion of three pairs) is
+held, so a long or 4K video never sits in RAM. Motion for the next pair is estimated on one
+worker thread while the current pair's frames are synthesised on the other (OpenCV releases the
+GIL). How the motion and the frames are computed: see `motion.py` and `synthesis.py`.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from studio.errors import InputError
+from studio.interpolation.motion import MIN_SIDE, FrameData, MotionEstimator, MotionParams, PairMotion
+from studio.interpolation.synthesis import SynthParams, synthesize
+
+MIN_FACTOR, MAX_FACTOR = 2, 16
+WORKERS = 2
+
+
+def interpolate_frames_flow(frames: Sequence[np.ndarray], factor: int) -> list[np.ndarray]:
+    """All output frames as a list (see `interpolate_stream`)."""
+    return list(interpolate_stream(frames, factor))
+
+
+def interpolate_stream(frames: Iterable[np.ndarray], factor: int, *,
+                       should_stop: Callable[[], bool] | None = None,
+                       on_pair: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+    """Interpolate HxWx3 uint8 RGB frames `factor` times, lazily.
+
+    Yields (n-1)*factor + 1 frames for n input frames, input frame i unchanged at i*factor.
+    `on_pair(i)` is called once the frames between inputs i and i+1 are out; `should_stop()` is
+    checked between pairs, and when it returns True the generator just ends.
+    Bad input raises `InputError` ("factor" / "frames"): the factor and the first two frames are
+    checked here, later frames when they are read.
+    """
+    _check_factor(factor)
+    source = _FrameSource(iter(frames))
+    if source.get(1) is None:
+        raise InputError("frames", "fewer than 2 frames", "give at least 2 frames to interpolate between")
+    return _run(source, int(factor), should_stop or (lambda: False), on_pair)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and input
+
+def _check_factor(factor: object) -> None:
+    ok = isinstance(factor, (int, np.integer)) and not isinstance(factor, bool) and MIN_FACTOR <= factor <= MAX_FACTOR
+    if not ok:
+        raise InputError("factor", f"is {factor!r}", f"use a whole number from {MIN_FACTOR} to {MAX_FACTOR}")
+
+
+def _check_frame(frame: object, index: int, shape: tuple[int, ...] | None) -> np.ndarray:
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+            and frame.shape[0] > 0 and frame.shape[1] > 0):
+        what = f"{type(frame).__name__}" if not isinstance(frame, np.ndarray) else f"{frame.dtype} {frame.shape}"
+        raise InputError("frames", f"frame {index} is {what}, not an HxWx3 uint8 RGB image",
+                         "pass RGB frames as uint8 arrays of shape (height, width, 3)")
+    if shape is not None and frame.shape != shape:
+        raise InputError("frames", f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
+                         f"{shape[1]}x{shape[0]}", "give frames that all have the same size")
+    return frame
+
+
+class _FrameSource:
+    """Reads and validates frames on demand, keeping only the ones still needed."""
+
+    def __init__(self, it: Iterator[np.ndarray]) -> None:
+        self._it = it
+        self._frames: dict[int, np.ndarray] = {}
+        self._read = 0
+        self._done = False
+        self.shape: tuple[int, ...] | None = None
+
+    def get(self, index: int) -> np.ndarray | None:
+        while not self._done and self._read <= index:
+            frame = next(self._it, None)
+            if frame is None:
+                self._done = True
+                break
+            frame = _check_frame(frame, self._read, self.shape)
+            self.shape = frame.shape
+            self._frames[self._read] = frame
+            self._read += 1
+        return self._frames.get(index)
+
+    def forget_before(self, index: int) -> None:
+        for k in [k for k in self._frames if k < index]:
+            del self._frames[k]
+
+
+class _Canvas:
+    """Frames smaller than MIN_SIDE are padded (edge pixels repeated) for motion estimation;
+    synthesised frames are cropped back."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.h, self.w = shape[0], shape[1]
+        self.pad_y = max(0, MIN_SIDE - self.h)
+        self.pad_x = max(0, MIN_SIDE - self.w)
+
+    def pad(self, frame: np.ndarray) -> np.ndarray:
+        if not (self.pad_x or self.pad_y):
+            return frame
+        return cv2.copyMakeBorder(frame, 0, self.pad_y, 0, self.pad_x, cv2.BORDER_REPLICATE)
+
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        return frame if not (self.pad_x or self.pad_y) else np.ascontiguousarray(frame[:self.h, :self.w])
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline
+
+def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
+         on_pair: Callable[[int], None] | None, motion_params: MotionParams | None = None,
+         synth_params: SynthParams | None = None) -> Iterator[np.ndarray]:
+    """Pair i is synthesised while the motion of pair i+2 is estimated (pair i needs the motion
+    of pairs i-1, i and i+1 for its quadratic trajectories)."""
+    estimator = MotionEstimator(motion_params)
+    sp = synth_params or SynthParams()
+    ts = [j / factor for j in range(1, factor)]
+    chunks = [ts[: len(ts) // 2], ts[len(ts) // 2:]] if len(ts) > 1 else [ts]
+    assert source.shape is not None
+    canvas = _Canvas(source.shape)
+    data: dict[int, FrameData] = {}
+
+    def frame_data(i: int) -> FrameData:
+        if i not in data:
+            data[i] = estimator.frame(canvas.pad(source.get(i)))  # type: ignore[arg-type]
+        return data[i]
+
+    def motion_task(i: int, prev: PairMotion | None) -> PairMotion:
+        return estimator.estimate(frame_data(i), frame_data(i + 1), prev)
+
+    def synth_task(i: int, times: list[float], prev: PairMotion | None, cur: PairMotion,
+                   nxt: PairMotion | None) -> list[np.ndarray]:
+        out = synthesize(data[i].rgb, data[i + 1].rgb, cur, prev, nxt, times, sp)
+        return [canvas.crop(f) for f in out]
+
+    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="vfi")
+    try:
+        yield source.get(0)  # type: ignore[misc]
+        motions: dict[int, PairMotion] = {0: motion_task(0, None)}
+        if source.get(2) is not None:
+            motions[1] = motion_task(1, motions[0])
+        i = 0
+        while True:
+            if should_stop():
+                return
+            ahead: Future[PairMotion] | None = None
+            if i + 2 in motions or source.get(i + 3) is None:
+                pass
+            else:
+                frame_data(i + 2), frame_data(i + 3)  # built here: FrameData reads the source (not thread-safe)
+                ahead = pool.submit(motion_task, i + 2, motions[i + 1])
+            jobs = [pool.submit(synth_task, i, c, motions.get(i - 1), motions[i], motions.get(i + 1))
+                    for c in chunks if c]
+            for job in jobs:
+                yield from job.result()
+            yield source.get(i + 1)  # type: ignore[misc]
+            if on_pair is not None:
+                on_pair(i)
+            if ahead is not None:
+                motions[i + 2] = ahead.result()
+            if i + 1 not in motions:  # that was the last pair
+                return
+            i += 1
+            # keep a window: frames i..i+3, motions i-1..i+2
+            source.forget_before(i)
+            for k in [k for k in data if k < i]:
+                del data[k]
+            for k in [k for k in motions if k < i - 1]:
+                del motions[k]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

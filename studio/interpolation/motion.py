@@ -1,0 +1,345 @@
+"""Bidirectional motion between two frames: dense flow both ways plus affine motion layers.
+
+Pipeline for one pair (a, b), each step only as expensive as it needs to be:
+
+1. Track: OpenCV DIS both ways, initialised per pixel from cheap candidates (the previous pair's
+   motion under constant velocity, zero). DIS keeps an initial vector only where it matches
+   better, so a wrong candidate costs little.
+2. Escalate (only when forward-backward consistency is poor, i.e. DIS lost the motion): global
+   candidates that see any displacement (phase correlation; ORB matches + RANSAC affine), DIS
+   from each of them, and a per-pixel fusion by warping error.
+3. Affine layers: robust affine fits to the flow (dominant motion, then the biggest remaining
+   one) compete per pixel with the dense flow; the fit wins unless the dense flow is clearly
+   better. Camera motion is near-affine, so this removes most flow noise, fixes periodic-texture
+   mismatches, and extrapolates motion for pixels that leave the frame (no photometric evidence).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from studio.interpolation.fields import (affine_flow, downsample2, inside, magnitude, pixel_grid, resize_flow,
+                                         sample, scale_affine)
+
+MIN_SIDE = 32  # smaller frames are padded before estimating motion (DIS needs a few pyramid levels)
+
+
+@dataclass(frozen=True)
+class MotionParams:
+    # DIS: a FAST-like preset; accuracy comes from initialisation and fusion, not brute force.
+    dis_finest_scale: int = 2
+    dis_patch: int = 8
+    dis_stride: int = 4
+    dis_iters: int = 16
+    dis_var_iters: int = 5
+    # per-pixel initialisation at 1/init_scale resolution
+    init_scale: int = 4
+    init_win: int = 5
+    init_margin: float = 1.0
+    # forward-backward consistency: |fwd + bwd(x + fwd)| <= abs + rel * |fwd|
+    fb_abs: float = 1.5
+    fb_rel: float = 0.05
+    # global search, used when fewer than this fraction of in-frame pixels are consistent
+    escalate_below: float = 0.9
+    n_features: int = 400
+    feature_models: int = 3
+    search_win: int = 15
+    search_margin: float = 1.0
+    # affine layers
+    fit_step: int = 4
+    fit_thr: float = 1.0
+    fit_models: int = 2
+    fit_min_frac: float = 0.03
+    param_win: int = 9
+    param_margin: float = 3.0
+    # warping error charged where a vector leaves the frame (no evidence either way)
+    oob_cost: float = 4.0
+    # fusion errors are computed at 1/fuse_scale resolution (1 or 2)
+    fuse_scale: int = 2
+
+
+@dataclass
+class PairMotion:
+    """Motion between frames a and b (both directions) and how far each pixel can be trusted."""
+
+    fwd: np.ndarray            # a -> b, on a's grid
+    bwd: np.ndarray            # b -> a, on b's grid
+    vis_a: np.ndarray          # bool: pixel of a is seen, consistently, in b
+    vis_b: np.ndarray          # bool: pixel of b is seen, consistently, in a
+    models: list[np.ndarray] = field(default_factory=list)  # forward affine layers, dominant first
+    escalated: bool = False
+
+
+class FrameData:
+    """A frame plus the derived images motion estimation needs (computed once, used by two pairs)."""
+
+    def __init__(self, rgb: np.ndarray, params: MotionParams) -> None:
+        self.rgb = rgb
+        self.grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        h, w = self.grey.shape
+        self.half = cv2.pyrDown(self.grey) if params.fuse_scale == 2 else self.grey
+        s = params.init_scale
+        self.small = cv2.resize(self.grey, (max(8, round(w / s)), max(8, round(h / s))),
+                                interpolation=cv2.INTER_AREA).astype(np.float32)
+        self._n_features = params.n_features
+        self._features: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._lock = threading.Lock()
+
+    def features(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """ORB keypoints (Nx2) and descriptors; lazy because only hard pairs need them."""
+        with self._lock:
+            if self._features is None:
+                orb = cv2.ORB_create(self._n_features, nlevels=4, fastThreshold=7, edgeThreshold=15, patchSize=15)
+                kps, desc = orb.detectAndCompute(self.grey, None)
+                pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
+                self._features = (pts, desc)
+            return self._features
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+
+def consistency(fwd: np.ndarray, bwd: np.ndarray, p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+    """(consistent, lands_inside) bool masks for the pixels of the frame `fwd` starts from."""
+    h, w = fwd.shape[:2]
+    target = pixel_grid(h, w) + fwd
+    loop = fwd + sample(bwd, target)
+    ok = magnitude(loop) <= p.fb_abs + p.fb_rel * magnitude(fwd)
+    return ok, inside(target, h, w)
+
+
+def consistent_fraction(ok: np.ndarray, inb: np.ndarray) -> float:
+    n = int(np.count_nonzero(inb))
+    return np.count_nonzero(ok & inb) / n if n else 0.0
+
+
+def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cost: float) -> np.ndarray:
+    """Box-filtered |a - b(x + flow)|; vectors that leave b cost `oob_cost`."""
+    h, w = a.shape
+    coords = pixel_grid(h, w) + flow
+    err = cv2.absdiff(sample(b, coords), a).astype(np.float32)
+    err[~inside(coords, h, w)] = oob_cost
+    return cv2.blur(err, (win, win))
+
+
+def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: float,
+         p: MotionParams) -> np.ndarray:
+    """Per pixel, the flow among `flows` with the lowest local warping error from a to b.
+
+    Earlier flows win unless a later one is better by `margin` grey levels: the list is ordered
+    from the most to the least trusted explanation. Errors are computed at 1/fuse_scale
+    resolution, the choice is applied at full resolution.
+    """
+    if len(flows) == 1:
+        return flows[0]
+    half = p.fuse_scale == 2
+    ga, gb = (a.half, b.half) if half else (a.grey, b.grey)
+    win = max(3, (win // 2) | 1) if half else win
+    best_err = None
+    label = None
+    for i, f in enumerate(flows):
+        err = warp_error(ga, gb, downsample2(f) if half else f, win, p.oob_cost)
+        if best_err is None:
+            best_err, label = err, np.zeros(err.shape, np.uint8)
+        else:
+            better = err < best_err - margin
+            best_err = np.where(better, err, best_err)
+            label[better] = i
+    if half:
+        h, w = flows[0].shape[:2]
+        label = cv2.resize(label, (label.shape[1] * 2, label.shape[0] * 2), interpolation=cv2.INTER_NEAREST)[:h, :w]
+    out = flows[0].copy()
+    for i in range(1, len(flows)):
+        sel = label == i
+        out[sel] = flows[i][sel]
+    return out
+
+
+def choose_init(a: np.ndarray, b: np.ndarray, cands: list[np.ndarray], p: MotionParams) -> np.ndarray:
+    """Per-pixel initial flow at low resolution from candidate fields (same rule as `fuse`)."""
+    sh, sw = a.shape
+    grid = pixel_grid(sh, sw)
+    best_err = best = None
+    for c in cands:
+        coords = grid + c
+        err = cv2.absdiff(sample(b, coords), a)
+        err[~inside(coords, sh, sw)] = 20.0
+        err = cv2.blur(err, (p.init_win, p.init_win))
+        if best is None:
+            best_err, best = err, c.copy()
+        else:
+            better = err < best_err - p.init_margin
+            best_err = np.where(better, err, best_err)
+            best[better] = c[better]
+    # a median removes isolated wrong picks (DIS would otherwise propagate them)
+    return cv2.merge([cv2.medianBlur(best[..., 0].copy(), 5), cv2.medianBlur(best[..., 1].copy(), 5)])
+
+
+def invert_flow(flow: np.ndarray, iters: int = 3) -> np.ndarray:
+    """Approximate inverse field (on the target grid) by fixed-point iteration."""
+    h, w = flow.shape[:2]
+    grid = pixel_grid(h, w)
+    pos = grid - flow
+    for _ in range(iters):
+        pos = grid - sample(flow, pos)
+    return pos - grid
+
+
+def fit_affines(flow: np.ndarray, valid: np.ndarray, p: MotionParams) -> list[np.ndarray]:
+    """Robust affine fits (RANSAC + refinement) to the flow: dominant motion first, then the
+    largest motion among the remaining outliers (e.g. a foreground object)."""
+    h, w = flow.shape[:2]
+    st = p.fit_step
+    grid = pixel_grid(h, w)[::st, ::st].reshape(-1, 2)
+    vec = flow[::st, ::st].reshape(-1, 2)
+    keep = valid[::st, ::st].ravel()
+    src, dst = grid[keep], grid[keep] + vec[keep]
+    min_inliers = max(30, int(p.fit_min_frac * len(grid)))
+    models: list[np.ndarray] = []
+    while len(src) >= min_inliers and len(models) < p.fit_models:
+        model, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.fit_thr,
+                                          maxIters=200, confidence=0.99, refineIters=10)
+        if model is None:
+            break
+        inl = inl.ravel().astype(bool)
+        if inl.sum() < min_inliers:
+            break
+        models.append(model)
+        src, dst = src[~inl], dst[~inl]
+    return models
+
+
+def feature_models(a: FrameData, b: FrameData, p: MotionParams) -> list[np.ndarray]:
+    """Affine motions from ORB matches (sequential RANSAC): finds any displacement size."""
+    pa, da = a.features()
+    pb, db = b.features()
+    if da is None or db is None or len(pa) < 6 or len(pb) < 6:
+        return []
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
+    src = np.float32([pa[m.queryIdx] for m in matches]).reshape(-1, 2)
+    dst = np.float32([pb[m.trainIdx] for m in matches]).reshape(-1, 2)
+    models: list[np.ndarray] = []
+    while len(src) >= 6 and len(models) < p.feature_models:
+        model, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=500)
+        if model is None or inl.sum() < 6:
+            break
+        models.append(model)
+        keep = inl.ravel() == 0
+        src, dst = src[keep], dst[keep]
+    return models
+
+
+def phase_shift(a: FrameData, b: FrameData) -> tuple[float, float]:
+    """Dominant translation a -> b in full-resolution pixels (phase correlation at low res)."""
+    win = cv2.createHanningWindow(a.small.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a.small, b.small, win)
+    s = a.grey.shape[1] / a.small.shape[1]
+    return dx * s, dy * s
+
+
+def inverse_affine(model: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(model)
+
+
+# ---------------------------------------------------------------------------------------------
+
+class MotionEstimator:
+    """Estimates `PairMotion` for consecutive pairs; safe to call from several threads."""
+
+    def __init__(self, params: MotionParams | None = None) -> None:
+        self.p = params or MotionParams()
+        self._local = threading.local()
+
+    def frame(self, rgb: np.ndarray) -> FrameData:
+        return FrameData(rgb, self.p)
+
+    def _dis(self) -> cv2.DISOpticalFlow:
+        dis = getattr(self._local, "dis", None)
+        if dis is None:  # one instance per thread: DIS keeps buffers between calls
+            p = self.p
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+            dis.setFinestScale(p.dis_finest_scale)
+            dis.setPatchSize(p.dis_patch)
+            dis.setPatchStride(p.dis_stride)
+            dis.setGradientDescentIterations(p.dis_iters)
+            dis.setVariationalRefinementIterations(p.dis_var_iters)
+            self._local.dis = dis
+        return dis
+
+    def _flow(self, a: FrameData, b: FrameData, init: np.ndarray | None) -> np.ndarray:
+        h, w = a.grey.shape
+        guess = None if init is None else np.ascontiguousarray(resize_flow(init, w, h))
+        return self._dis().calc(a.grey, b.grey, guess)
+
+    def estimate(self, a: FrameData, b: FrameData, prev: PairMotion | None = None) -> PairMotion:
+        p = self.p
+        fwd, bwd = self._track(a, b, prev)
+        ok, inb = consistency(fwd, bwd, p)
+        found: list[np.ndarray] = []
+        escalated = consistent_fraction(ok, inb) < p.escalate_below
+        if escalated:
+            fwd, bwd, found = self._search(a, b, fwd, bwd)
+            ok, inb = consistency(fwd, bwd, p)
+        fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found)
+        ok_a, in_a = consistency(fwd, bwd, p)
+        ok_b, in_b = consistency(bwd, fwd, p)
+        return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
+
+    def _track(self, a: FrameData, b: FrameData, prev: PairMotion | None) -> tuple[np.ndarray, np.ndarray]:
+        """DIS both ways from per-pixel candidate initialisations (constant velocity, zero)."""
+        sh, sw = a.small.shape
+        zero = np.zeros((sh, sw, 2), np.float32)
+        fc: list[np.ndarray] = []
+        bc: list[np.ndarray] = []
+        if prev is not None:
+            s = sw / a.grey.shape[1]
+            back = resize_flow(prev.bwd, sw, sh)  # previous frame's motion, reversed = constant velocity
+            fc.append(-back)
+            bc.append(back)
+            if prev.models:
+                m = scale_affine(prev.models[0], s)
+                fc.append(affine_flow(m, sh, sw))
+                bc.append(affine_flow(inverse_affine(m), sh, sw))
+        fc.append(zero)
+        bc.append(zero)
+        fwd = self._flow(a, b, choose_init(a.small, b.small, fc, self.p))
+        bc.insert(0, invert_flow(resize_flow(fwd, sw, sh)))
+        bwd = self._flow(b, a, choose_init(b.small, a.small, bc, self.p))
+        return fwd, bwd
+
+    def _search(self, a: FrameData, b: FrameData, fwd: np.ndarray,
+                bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Global candidates (any displacement), each refined by DIS, fused per pixel."""
+        p = self.p
+        h, w = fwd.shape[:2]
+        dx, dy = phase_shift(a, b)
+        shift = np.float64([[1, 0, dx], [0, 1, dy]])
+        found = feature_models(a, b, p)
+        fwds, bwds = [fwd], [bwd]
+        for m in [shift] + found:
+            fwds.append(self._flow(a, b, affine_flow(m, h, w)))
+            bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
+        fwd = fuse(a, b, fwds, p.search_win, p.search_margin, p)
+        bwd = fuse(b, a, bwds, p.search_win, p.search_margin, p)
+        return fwd, bwd, found
+
+    def _layers(self, a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, valid: np.ndarray,
+                found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Affine layers fitted to the flow (then refitted once to the fused result) replace the
+        dense flow wherever they explain the pixels about as well."""
+        p = self.p
+        h, w = fwd.shape[:2]
+        models = fit_affines(fwd, valid, p) + found
+        for refit in (False, True):
+            if refit:
+                ok, inb = consistency(fwd, bwd, p)
+                models = fit_affines(fwd, ok & inb, p) or models
+            if not models:
+                break
+            fwd = fuse(a, b, [affine_flow(m, h, w) for m in models] + [fwd], p.param_win, p.param_margin, p)
+            bwd = fuse(b, a, [affine_flow(inverse_affine(m), h, w) for m in models] + [bwd],
+                       p.param_win, p.param_margin, p)
+        return fwd, bwd, models
