@@ -44,7 +44,7 @@ def test_outputs_tab_loads_a_past_job_back_into_its_tab(live_server, tmp_path: P
             page = browser.new_page()
             page.goto(url, wait_until="domcontentloaded", timeout=60_000)
             page.get_by_role("tab", name="Outputs").click()  # selecting the tab lists the jobs
-            cell = page.locator("td:visible", has_text="interpolate").first
+            cell = page.get_by_text("interpolate", exact=True).locator("visible=true").first
             cell.wait_for(timeout=20_000)
             cell.click()
             page.locator("button:visible", has_text="Load these settings").click()

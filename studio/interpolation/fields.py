@@ -63,9 +63,8 @@ def inside(coords: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def magnitude(field: np.ndarray) -> np.ndarray:
-    """Per-pixel vector length of an HxWx2 field."""
-    fx, fy = cv2.split(field)
-    return cv2.magnitude(fx, fy)
+    """Per-pixel vector length of an HxWx2 field (strided slices: faster than split or sum(-1))."""
+    return np.sqrt(field[..., 0] ** 2 + field[..., 1] ** 2)
 
 
 def downsample2(field: np.ndarray) -> np.ndarray:

@@ -30,13 +30,14 @@ MIN_SIDE = 32  # smaller frames are padded before estimating motion (DIS needs a
 @dataclass(frozen=True)
 class MotionParams:
     # DIS: a FAST-like preset; accuracy comes from initialisation and fusion, not brute force.
-    dis_finest_scale: int = 2
+    # (motion runs at a reduced working resolution already, see flow.work_scale)
+    dis_finest_scale: int = 1
     dis_patch: int = 8
     dis_stride: int = 4
     dis_iters: int = 16
     dis_var_iters: int = 5
     # per-pixel initialisation at 1/init_scale resolution
-    init_scale: int = 4
+    init_scale: int = 2
     init_win: int = 5
     init_margin: float = 1.0
     # forward-backward consistency: |fwd + bwd(x + fwd)| <= abs + rel * |fwd|
@@ -46,6 +47,8 @@ class MotionParams:
     escalate_below: float = 0.9
     n_features: int = 400
     feature_models: int = 3
+    search_phase: bool = True
+    layers_use_features: bool = True
     search_win: int = 15
     search_margin: float = 1.0
     # affine layers
@@ -58,7 +61,7 @@ class MotionParams:
     # warping error charged where a vector leaves the frame (no evidence either way)
     oob_cost: float = 4.0
     # fusion errors are computed at 1/fuse_scale resolution (1 or 2)
-    fuse_scale: int = 2
+    fuse_scale: int = 1
 
 
 @dataclass
@@ -74,15 +77,15 @@ class PairMotion:
 
 
 class FrameData:
-    """A frame plus the derived images motion estimation needs (computed once, used by two pairs)."""
+    """A grey frame at the working resolution plus what motion estimation derives from it
+    (computed once, used by the two pairs the frame belongs to)."""
 
-    def __init__(self, rgb: np.ndarray, params: MotionParams) -> None:
-        self.rgb = rgb
-        self.grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        h, w = self.grey.shape
-        self.half = cv2.pyrDown(self.grey) if params.fuse_scale == 2 else self.grey
+    def __init__(self, grey: np.ndarray, params: MotionParams) -> None:
+        self.grey = grey
+        h, w = grey.shape
+        self.half = cv2.pyrDown(grey) if params.fuse_scale == 2 else grey
         s = params.init_scale
-        self.small = cv2.resize(self.grey, (max(8, round(w / s)), max(8, round(h / s))),
+        self.small = cv2.resize(grey, (max(8, round(w / s)), max(8, round(h / s))),
                                 interpolation=cv2.INTER_AREA).astype(np.float32)
         self._n_features = params.n_features
         self._features: tuple[np.ndarray, np.ndarray | None] | None = None
@@ -253,8 +256,8 @@ class MotionEstimator:
         self.p = params or MotionParams()
         self._local = threading.local()
 
-    def frame(self, rgb: np.ndarray) -> FrameData:
-        return FrameData(rgb, self.p)
+    def frame(self, grey: np.ndarray) -> FrameData:
+        return FrameData(grey, self.p)
 
     def _dis(self) -> cv2.DISOpticalFlow:
         dis = getattr(self._local, "dis", None)
@@ -283,7 +286,7 @@ class MotionEstimator:
         if escalated:
             fwd, bwd, found = self._search(a, b, fwd, bwd)
             ok, inb = consistency(fwd, bwd, p)
-        fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found)
+        fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
         ok_a, in_a = consistency(fwd, bwd, p)
         ok_b, in_b = consistency(bwd, fwd, p)
         return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
@@ -319,7 +322,7 @@ class MotionEstimator:
         shift = np.float64([[1, 0, dx], [0, 1, dy]])
         found = feature_models(a, b, p)
         fwds, bwds = [fwd], [bwd]
-        for m in [shift] + found:
+        for m in ([shift] if p.search_phase else []) + found:
             fwds.append(self._flow(a, b, affine_flow(m, h, w)))
             bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
         fwd = fuse(a, b, fwds, p.search_win, p.search_margin, p)
@@ -327,14 +330,15 @@ class MotionEstimator:
         return fwd, bwd, found
 
     def _layers(self, a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, valid: np.ndarray,
-                found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """Affine layers fitted to the flow (then refitted once to the fused result) replace the
-        dense flow wherever they explain the pixels about as well."""
+                found: list[np.ndarray], refit: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Affine layers fitted to the flow replace the dense flow wherever they explain the pixels
+        about as well. After a global search the flow was poor, so the layers are refitted once
+        to the fused result."""
         p = self.p
         h, w = fwd.shape[:2]
-        models = fit_affines(fwd, valid, p) + found
-        for refit in (False, True):
-            if refit:
+        models = fit_affines(fwd, valid, p) + (found if p.layers_use_features else [])
+        for again in (False, True) if refit else (False,):
+            if again:
                 ok, inb = consistency(fwd, bwd, p)
                 models = fit_affines(fwd, ok & inb, p) or models
             if not models:

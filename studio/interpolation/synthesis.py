@@ -7,15 +7,19 @@ along the motion trajectory: quadratic (constant acceleration) when the neighbou
 known, else linear. The same is done from frame b, and the two samples are blended with
 weights that follow time, visibility (forward-backward consistency) and whether the sample
 exists at all (points entering or leaving the frame are taken from the frame that sees them).
+
+Geometry (trajectories, projection, weights) is solved at the working resolution of the motion
+fields; only the colour sampling runs at full resolution, in row strips so that a 4K frame
+never needs full-size float buffers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from studio.interpolation.fields import downsample2, inside, magnitude, pixel_grid, sample
+from studio.interpolation.fields import inside, magnitude, pixel_grid, sample
 from studio.interpolation.motion import PairMotion
 
 _EPS = np.float32(1e-3)
@@ -23,11 +27,45 @@ _EPS = np.float32(1e-3)
 
 @dataclass(frozen=True)
 class SynthParams:
-    quadratic: bool = True   # constant-acceleration trajectories from the neighbouring pairs
-    proj_iters: int = 2      # fixed-point iterations after the closed-form start
-    proj_scale: int = 1      # 2: solve the projection at half resolution (faster, softer edges)
-    converge_px: float = 1.0  # larger last steps mean "no consistent source here"
-    cubic: bool = True       # bicubic colour sampling: the frames are sharp, bilinear blurs them
+    quadratic: bool = True      # constant-acceleration trajectories from the neighbouring pairs
+    proj_iters: int = 2         # fixed-point iterations after the closed-form start
+    converge_px: float = 0.5    # (working px) a larger last step means "no consistent source here"
+    cubic: bool = True          # bicubic colour sampling: the frames are sharp, bilinear blurs them
+    strip_rows: int = 256       # full-resolution rows composed at a time
+    float_max_pixels: int = 2_000_000  # up to this size colour is sampled in float32 (faster bicubic)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Full frame size and the working size of the motion fields (same image, pixel centres aligned)."""
+
+    h: int
+    w: int
+    work_h: int
+    work_w: int
+    _maps: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def same(self) -> bool:
+        return (self.h, self.w) == (self.work_h, self.work_w)
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """Full-resolution pixels per working pixel along x and y."""
+        return np.float32([self.w / self.work_w, self.h / self.work_h])
+
+    def upsample(self, fld: np.ndarray, y0: int, y1: int) -> np.ndarray:
+        """Rows y0..y1 of the working field bilinearly resampled to full resolution (no unit change)."""
+        if self.same:
+            return fld[y0:y1]
+        if y0 == 0 and y1 == self.h:
+            return cv2.resize(fld, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+        key = (y0, y1)
+        if key not in self._maps:  # same pixel-centre convention as cv2.resize
+            xs = (np.arange(self.w, dtype=np.float32) + 0.5) * (self.work_w / self.w) - 0.5
+            ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * (self.work_h / self.h) - 0.5
+            self._maps[key] = np.dstack(np.meshgrid(xs, ys)).astype(np.float32)
+        return cv2.remap(fld, self._maps[key], None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 @dataclass
@@ -43,73 +81,77 @@ class Trajectory:
         return cv2.addWeighted(self.vel, s, self.acc, s * s, 0.0)
 
 
-def trajectories(cur: PairMotion, prev: PairMotion | None, nxt: PairMotion | None,
+def trajectories(fwd: np.ndarray, bwd: np.ndarray, before: np.ndarray | None, after: np.ndarray | None,
                  quadratic: bool) -> tuple[Trajectory, Trajectory]:
     """Trajectories of frame a's pixels (s = t) and frame b's pixels (s = t - 1).
 
-    With the flows to the previous / next frame, position(s) is the parabola through the three
-    observed positions at s = -1, 0, 1; at the clip ends motion falls back to linear.
+    `before`: flow from a to the frame before it; `after`: from b to the frame after it. With
+    them, position(s) is the parabola through the three observed positions at s = -1, 0, 1;
+    at the clip ends motion falls back to linear.
     """
-    if quadratic and prev is not None:
-        back = prev.bwd  # frame a -> the frame before it
-        traj_a = Trajectory(cv2.addWeighted(cur.fwd, 0.5, back, -0.5, 0.0), cv2.addWeighted(cur.fwd, 0.5, back, 0.5, 0.0))
+    if quadratic and before is not None:
+        traj_a = Trajectory(cv2.addWeighted(fwd, 0.5, before, -0.5, 0.0), cv2.addWeighted(fwd, 0.5, before, 0.5, 0.0))
     else:
-        traj_a = Trajectory(cur.fwd, None)
-    if quadratic and nxt is not None:
-        ahead = nxt.fwd  # frame b -> the frame after it
-        traj_b = Trajectory(cv2.addWeighted(ahead, 0.5, cur.bwd, -0.5, 0.0), cv2.addWeighted(ahead, 0.5, cur.bwd, 0.5, 0.0))
+        traj_a = Trajectory(fwd, None)
+    if quadratic and after is not None:
+        traj_b = Trajectory(cv2.addWeighted(after, 0.5, bwd, -0.5, 0.0), cv2.addWeighted(after, 0.5, bwd, 0.5, 0.0))
     else:
-        traj_b = Trajectory(-cur.bwd, None)
+        traj_b = Trajectory(-bwd, None)
     return traj_a, traj_b
 
 
-def project(disp: np.ndarray, start: np.ndarray, iters: int, scale: int,
-            converge_px: float) -> tuple[np.ndarray, np.ndarray]:
+def project(disp: np.ndarray, start: np.ndarray, iters: int, converge_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Solve p + disp(p) = x for every pixel x, starting from p = x + start.
 
     Returns the source coordinates p (HxWx2) and a bool mask of pixels where the iteration
     settled (it does not where no point of the frame arrives, e.g. in occlusions).
     """
     h, w = disp.shape[:2]
-    if scale == 2:
-        disp, start = downsample2(disp), downsample2(start)
-    sh, sw = disp.shape[:2]
-    grid = pixel_grid(sh, sw)
+    grid = pixel_grid(h, w)
     pos = grid + start
-    step = None
+    step = pos
     for _ in range(max(1, iters)):
         new = grid - sample(disp, pos)
         step = new - pos
         pos = new
-    settled = magnitude(step) < converge_px / scale
-    if scale == 2:
-        offset = cv2.resize(pos - grid, (sw * 2, sh * 2), interpolation=cv2.INTER_LINEAR)[:h, :w] * np.float32(2)
-        pos = pixel_grid(h, w) + offset
-        settled = cv2.resize(settled.view(np.uint8), (sw * 2, sh * 2), interpolation=cv2.INTER_NEAREST)[:h, :w] > 0
-    return pos, settled
+    return pos, magnitude(step) < converge_px
 
 
 def synthesize(a: np.ndarray, b: np.ndarray, cur: PairMotion, prev: PairMotion | None,
-               nxt: PairMotion | None, ts: list[float], params: SynthParams | None = None) -> list[np.ndarray]:
-    """Frames at times `ts` (0 < t < 1) between RGB frames a and b."""
+               nxt: PairMotion | None, ts: list[float], res: Resolution,
+               params: SynthParams | None = None) -> list[np.ndarray]:
+    """Frames at times `ts` (0 < t < 1) between full-resolution RGB frames a and b.
+
+    The motion fields are on the working grid (possibly padded: only the top-left
+    res.work_h x res.work_w part is used)."""
     p = params or SynthParams()
-    traj_a, traj_b = trajectories(cur, prev, nxt, p.quadratic)
-    hidden_a = (~cur.vis_a).view(np.uint8)  # pixel of a that b does not see (covered / leaving)
-    hidden_b = (~cur.vis_b).view(np.uint8)
-    return [_frame_at(t, a, b, cur, traj_a, traj_b, hidden_a, hidden_b, p) for t in ts]
+    hh, ww = res.work_h, res.work_w
+    crop = (slice(0, hh), slice(0, ww))
+    fwd, bwd = np.ascontiguousarray(cur.fwd[crop]), np.ascontiguousarray(cur.bwd[crop])
+    before = np.ascontiguousarray(prev.bwd[crop]) if prev is not None else None
+    after = np.ascontiguousarray(nxt.fwd[crop]) if nxt is not None else None
+    traj_a, traj_b = trajectories(fwd, bwd, before, after, p.quadratic)
+    hidden_a = np.ascontiguousarray(~cur.vis_a[crop]).view(np.uint8)  # a's pixel that b does not see
+    hidden_b = np.ascontiguousarray(~cur.vis_b[crop]).view(np.uint8)
+    if res.h * res.w <= p.float_max_pixels:  # OpenCV's bicubic remap is faster on float32
+        a, b = a.astype(np.float32), b.astype(np.float32)
+    out = []
+    for t in ts:
+        geo = _geometry(t, fwd, bwd, traj_a, traj_b, hidden_a, hidden_b, p)
+        out.append(_compose(a, b, geo, res, p))
+    return out
 
 
-def _frame_at(t: float, a: np.ndarray, b: np.ndarray, cur: PairMotion, traj_a: Trajectory, traj_b: Trajectory,
-              hidden_a: np.ndarray, hidden_b: np.ndarray, p: SynthParams) -> np.ndarray:
-    h, w = a.shape[:2]
-    # closed-form linear projection (as in Super SloMo) is a good start for the fixed point
-    start_a = cv2.addWeighted(cur.fwd, -t * (1 - t), cur.bwd, t * t, 0.0)
-    start_b = cv2.addWeighted(cur.fwd, (1 - t) ** 2, cur.bwd, -t * (1 - t), 0.0)
-    pos_a, ok_a = project(traj_a.at(t), start_a, p.proj_iters, p.proj_scale, p.converge_px)
-    pos_b, ok_b = project(traj_b.at(t - 1.0), start_b, p.proj_iters, p.proj_scale, p.converge_px)
-    interp = cv2.INTER_CUBIC if p.cubic else cv2.INTER_LINEAR
-    col_a = sample(a, pos_a, interp)
-    col_b = sample(b, pos_b, interp)
+def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, traj_b: Trajectory,
+              hidden_a: np.ndarray, hidden_b: np.ndarray, p: SynthParams) -> tuple[np.ndarray, ...]:
+    """Source offsets into a and b, and blend weights, on the working grid."""
+    h, w = fwd.shape[:2]
+    grid = pixel_grid(h, w)
+    # the closed-form linear projection (as in Super SloMo) is a good start for the fixed point
+    start_a = cv2.addWeighted(fwd, -t * (1 - t), bwd, t * t, 0.0)
+    start_b = cv2.addWeighted(fwd, (1 - t) ** 2, bwd, -t * (1 - t), 0.0)
+    pos_a, ok_a = project(traj_a.at(t), start_a, p.proj_iters, p.converge_px)
+    pos_b, ok_b = project(traj_b.at(t - 1.0), start_b, p.proj_iters, p.converge_px)
     has_a = (inside(pos_a, h, w) & ok_a).astype(np.float32)
     has_b = (inside(pos_b, h, w) & ok_b).astype(np.float32)
     gone_a = sample(hidden_a, pos_a, cv2.INTER_NEAREST).astype(np.float32)
@@ -117,4 +159,23 @@ def _frame_at(t: float, a: np.ndarray, b: np.ndarray, cur: PairMotion, traj_a: T
     # a sample is trusted unless the other frame's sample is one that only that frame sees
     w_a = (1 - t) * (has_a * (1 - gone_b * has_b) + _EPS)
     w_b = t * (has_b * (1 - gone_a * has_a) + _EPS)
-    return cv2.blendLinear(col_a, col_b, w_a.astype(np.float32), w_b.astype(np.float32))
+    return pos_a - grid, pos_b - grid, w_a.astype(np.float32), w_b.astype(np.float32)
+
+
+def _compose(a: np.ndarray, b: np.ndarray, geo: tuple[np.ndarray, ...], res: Resolution,
+             p: SynthParams) -> np.ndarray:
+    """Sample and blend the colours at full resolution, strip by strip."""
+    off_a, off_b, w_a, w_b = geo
+    interp = cv2.INTER_CUBIC if p.cubic else cv2.INTER_LINEAR
+    out = np.empty((res.h, res.w, 3), np.uint8)
+    ratio = res.ratio
+    for y0 in range(0, res.h, max(1, p.strip_rows)):
+        y1 = min(res.h, y0 + p.strip_rows)
+        grid = pixel_grid(res.h, res.w)[y0:y1]
+        pos_a = grid + res.upsample(off_a, y0, y1) * ratio
+        pos_b = grid + res.upsample(off_b, y0, y1) * ratio
+        col_a = sample(a, pos_a, interp)
+        col_b = sample(b, pos_b, interp)
+        blend = cv2.blendLinear(col_a, col_b, res.upsample(w_a, y0, y1), res.upsample(w_b, y0, y1))
+        out[y0:y1] = blend if blend.dtype == np.uint8 else cv2.add(blend, 0.0, dtype=cv2.CV_8U)
+    return out

@@ -19,6 +19,7 @@ class VideoWithSubtitles(GradioModel):
 
 class FramePackVideo(gr.Video):
     data_model = VideoWithSubtitles
+    is_template = True  # rendered by gradio's own Video frontend
 
     def postprocess(self, value: Any) -> VideoWithSubtitles | None:
         file_data = super().postprocess(value)

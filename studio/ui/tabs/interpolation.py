@@ -10,6 +10,7 @@ from studio.env import StudioEnv
 from studio.events import Preview, Progress, Result
 from studio.tasks import all_tasks
 from studio.tasks.interpolate import METHODS, InterpolateRequest
+from studio.ui.fields import FieldDropdown, FieldSlider, api_field
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.registry import TabHandle
 
@@ -23,11 +24,11 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         with gr.Row():
             with gr.Column():
                 video_in = gr.Video(label="Input video", sources=["upload"], include_audio=True)
-                factor_in = gr.Slider(2, 16, value=2, step=1, label="Factor (output frames per input interval)")
-                method_in = gr.Dropdown(list(METHODS), value="flow", label="Method")
+                factor_in = api_field(FieldSlider(2, 16, value=2, step=1, label="Factor (output frames per input interval)"), "factor")
+                method_in = api_field(FieldDropdown(list(METHODS), value="flow", label="Method"), "method")
                 keep_in = gr.Checkbox(True, label="Keep duration (fps x factor); untick for slow motion (keep fps)")
                 side_in = gr.Checkbox(False, label="Also make a side-by-side comparison")
-                crf_in = gr.Slider(0, 51, value=16, step=1, label="MP4 quality (crf; 0 = lossless RGB, not browser-playable)")
+                crf_in = api_field(FieldSlider(0, 51, value=16, step=1, label="MP4 quality (crf; 0 = lossless RGB, not browser-playable)"), "mp4_crf")
                 with gr.Row():
                     start = gr.Button("Interpolate", variant="primary")
                     stop = gr.Button("Stop")

@@ -11,6 +11,7 @@ from studio.events import PartialVideo, Preview, Progress, Result
 from studio.tasks import all_tasks
 from studio.tasks.long_video_request import MODES, SAMPLERS, LongVideoRequest
 from studio.ui.compat import FramePackVideo
+from studio.ui.fields import FieldDropdown, FieldRadio, FieldSlider, api_field
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.registry import TabHandle
 
@@ -62,37 +63,37 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                         end_frame = gr.Image(label="End frame (optional, framepack mode)",
                                              sources=["upload", "clipboard"], type="numpy", image_mode="RGB",
                                              height=220)
-                        end_frame_influence = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="End frame influence")
+                        end_frame_influence = api_field(FieldSlider(0.05, 1.0, value=1.0, step=0.05, label="End frame influence"), "end_frame_influence")
                 prompt = gr.Textbox(label="Prompt", lines=3)
                 n_prompt = gr.Textbox(label="Negative prompt (used when CFG > 1)", value="")
                 with gr.Row():
                     start = gr.Button("Start generation", variant="primary")
                     stop = gr.Button("Stop", interactive=True)
                 with gr.Row():
-                    mode = gr.Radio(list(MODES), value="framepack",
-                                    label="Mode (framepack = inverted anti-drifting; f1 = forward; extend = continue a video)")
-                    total_second_length = gr.Slider(1, 120, value=5, step=0.1, label="Video length (seconds)")
+                    mode = api_field(FieldRadio(list(MODES), value="framepack",
+                                    label="Mode (framepack = inverted anti-drifting; f1 = forward; extend = continue a video)"), "mode")
+                    total_second_length = api_field(FieldSlider(1, 120, value=5, step=0.1, label="Video length (seconds)"), "total_second_length")
                 with gr.Group(visible=False) as extend_group:
                     input_video = gr.Video(label="Video to extend", sources=["upload"], include_audio=True)
-                    extend_context_frames = gr.Slider(1, 64, value=16, step=1,
-                                                      label="Context frames taken from the end of the video")
+                    extend_context_frames = api_field(FieldSlider(1, 64, value=16, step=1,
+                                                      label="Context frames taken from the end of the video"), "extend_context_frames")
                 with gr.Row():
                     seed = gr.Number(value=31337, precision=0, label="Seed")
                     use_random_seed = gr.Checkbox(False, label="Random seed (the seed used is saved)")
                 with gr.Accordion("Advanced", open=False):
-                    bucket = gr.Dropdown(buckets, value=int(defaults.get("bucket", 640)), label="Resolution bucket")
-                    steps = gr.Slider(1, 100, value=25, step=1, label="Steps")
-                    gs = gr.Slider(1.0, 32.0, value=10.0, step=0.01, label="Distilled CFG (gs)")
-                    cfg = gr.Slider(1.0, 32.0, value=1.0, step=0.01, label="Real CFG (cfg; 1 = off)")
-                    rs = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="CFG rescale (rs)")
-                    latent_window_size = gr.Slider(1, 33, value=9, step=1, label="Latent window size")
-                    sampler = gr.Radio(list(SAMPLERS), value="unipc", label="Sampler")
-                    gpu_memory_preservation = gr.Slider(0, 128, value=6, step=0.1,
-                                                        label="GPU memory preservation (GB kept free)")
+                    bucket = api_field(FieldDropdown(buckets, value=int(defaults.get("bucket", 640)), label="Resolution bucket"), "bucket")
+                    steps = api_field(FieldSlider(1, 100, value=25, step=1, label="Steps"), "steps")
+                    gs = api_field(FieldSlider(1.0, 32.0, value=10.0, step=0.01, label="Distilled CFG (gs)"), "gs")
+                    cfg = api_field(FieldSlider(1.0, 32.0, value=1.0, step=0.01, label="Real CFG (cfg; 1 = off)"), "cfg")
+                    rs = api_field(FieldSlider(0.0, 1.0, value=0.0, step=0.01, label="CFG rescale (rs)"), "rs")
+                    latent_window_size = api_field(FieldSlider(1, 33, value=9, step=1, label="Latent window size"), "latent_window_size")
+                    sampler = api_field(FieldRadio(list(SAMPLERS), value="unipc", label="Sampler"), "sampler")
+                    gpu_memory_preservation = api_field(FieldSlider(0, 128, value=6, step=0.1,
+                                                        label="GPU memory preservation (GB kept free)"), "gpu_memory_preservation")
                     use_teacache = gr.Checkbox(True, label="TeaCache (faster, slightly different result)")
-                    teacache_threshold = gr.Slider(0.01, 0.5, value=0.15, step=0.01, label="TeaCache threshold")
-                    prompt_blend_sections = gr.Slider(0, 8, value=0, step=1, label="Blend timestamped prompts over N sections")
-                    mp4_crf = gr.Slider(0, 51, value=16, step=1, label="MP4 crf (16 default; 0 lossless, not browser-playable)")
+                    teacache_threshold = api_field(FieldSlider(0.01, 0.5, value=0.15, step=0.01, label="TeaCache threshold"), "teacache_threshold")
+                    prompt_blend_sections = api_field(FieldSlider(0, 8, value=0, step=1, label="Blend timestamped prompts over N sections"), "prompt_blend_sections")
+                    mp4_crf = api_field(FieldSlider(0, 51, value=16, step=1, label="MP4 crf (16 default; 0 lossless, not browser-playable)"), "mp4_crf")
                     save_section_frames = gr.Checkbox(False, label="Save each section's last frame as PNG")
                 with gr.Accordion("Memory plan", open=False):
                     plan = gr.Markdown(_plan_text(env, "framepack", int(defaults.get("bucket", 640)), 5, 6))
