@@ -1,0 +1,1 @@
+"""Model families (FramePack, ...). Importing this package loads no weights and touches no CUDA API."""
