@@ -47,6 +47,9 @@ class MotionParams:
     escalate_below: float = 0.9
     n_features: int = 400
     feature_models: int = 3
+    feature_min_inliers: int = 8
+    feature_min_share: float = 0.1
+    incons_cost: float = 8.0    # added to the warping error of a vector its reverse flow disagrees with
     search_phase: bool = True
     layers_use_features: bool = True
     search_win: int = 15
@@ -56,12 +59,15 @@ class MotionParams:
     fit_thr: float = 1.0
     fit_models: int = 2
     fit_min_frac: float = 0.03
+    fit_min_points: int = 30
     param_win: int = 9
     param_margin: float = 3.0
     # warping error charged where a vector leaves the frame (no evidence either way)
     oob_cost: float = 4.0
     # fusion errors are computed at 1/fuse_scale resolution (1 or 2)
     fuse_scale: int = 1
+    fuse_detail: float = 0.0
+    fill_occluded: bool = True
 
 
 @dataclass
@@ -119,22 +125,35 @@ def consistent_fraction(ok: np.ndarray, inb: np.ndarray) -> float:
     return np.count_nonzero(ok & inb) / n if n else 0.0
 
 
-def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cost: float) -> np.ndarray:
-    """Box-filtered |a - b(x + flow)|; vectors that leave b cost `oob_cost`."""
+def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cost: float,
+               penalty: np.ndarray | None = None, detail: float = 0.0) -> np.ndarray:
+    """Box-filtered |a - b(x + flow)| (+ penalty); vectors that leave b cost `oob_cost`."""
     h, w = a.shape
     coords = pixel_grid(h, w) + flow
     err = cv2.absdiff(sample(b, coords), a).astype(np.float32)
     err[~inside(coords, h, w)] = oob_cost
-    return cv2.blur(err, (win, win))
+    if penalty is not None:
+        err += penalty
+    return local_mean(err, win, detail)
+
+
+def local_mean(err: np.ndarray, win: int, detail: float) -> np.ndarray:
+    """Window-averaged error; with `detail` > 0 a 3x3 average is mixed in, which keeps region
+    boundaries near the true edge (a wide window alone moves them by up to win/2)."""
+    out = cv2.blur(err, (win, win))
+    if detail > 0:
+        out = cv2.addWeighted(out, 1.0 - detail, cv2.blur(err, (3, 3)), detail, 0.0)
+    return out
 
 
 def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: float,
-         p: MotionParams) -> np.ndarray:
+         p: MotionParams, penalties: list[np.ndarray] | None = None) -> np.ndarray:
     """Per pixel, the flow among `flows` with the lowest local warping error from a to b.
 
     Earlier flows win unless a later one is better by `margin` grey levels: the list is ordered
     from the most to the least trusted explanation. Errors are computed at 1/fuse_scale
-    resolution, the choice is applied at full resolution.
+    resolution, the choice is applied at full resolution. `penalties` (per flow, per pixel) are
+    added to the errors before smoothing.
     """
     if len(flows) == 1:
         return flows[0]
@@ -144,7 +163,8 @@ def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: 
     best_err = None
     label = None
     for i, f in enumerate(flows):
-        err = warp_error(ga, gb, downsample2(f) if half else f, win, p.oob_cost)
+        pen = None if penalties is None else (penalties[i][::2, ::2] if half else penalties[i])
+        err = warp_error(ga, gb, downsample2(f) if half else f, win, p.oob_cost, pen, p.fuse_detail)
         if best_err is None:
             best_err, label = err, np.zeros(err.shape, np.uint8)
         else:
@@ -181,6 +201,31 @@ def choose_init(a: np.ndarray, b: np.ndarray, cands: list[np.ndarray], p: Motion
     return cv2.merge([cv2.medianBlur(best[..., 0].copy(), 5), cv2.medianBlur(best[..., 1].copy(), 5)])
 
 
+def fill_occluded(fwd: np.ndarray, bwd: np.ndarray, dominant: np.ndarray,
+                  p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels covered in the other frame have no match, so their flow is whatever the
+    neighbourhood suggested, usually the occluder's motion. They get the dominant (camera) motion
+    instead when that motion takes them onto a pixel that moves differently (the occluder);
+    pixels that are merely inconsistent (e.g. inside a moving object) keep their flow."""
+    h, w = fwd.shape[:2]
+    grid = pixel_grid(h, w)
+    out = []
+    for flow, back, model in ((fwd, bwd, dominant), (bwd, fwd, inverse_affine(dominant))):
+        ok, inb = consistency(flow, back, p)
+        suspect = ~(ok & inb)
+        if not suspect.any():
+            out.append(flow)
+            continue
+        cam = affine_flow(model, h, w)
+        target = grid + cam
+        claimed = magnitude(cam + sample(back, target)) > p.fb_abs + p.fb_rel * magnitude(cam)
+        take = suspect & claimed & inside(target, h, w)
+        flow = flow.copy()
+        flow[take] = cam[take]
+        out.append(flow)
+    return out[0], out[1]
+
+
 def invert_flow(flow: np.ndarray, iters: int = 3) -> np.ndarray:
     """Approximate inverse field (on the target grid) by fixed-point iteration."""
     h, w = flow.shape[:2]
@@ -200,7 +245,7 @@ def fit_affines(flow: np.ndarray, valid: np.ndarray, p: MotionParams) -> list[np
     vec = flow[::st, ::st].reshape(-1, 2)
     keep = valid[::st, ::st].ravel()
     src, dst = grid[keep], grid[keep] + vec[keep]
-    min_inliers = max(30, int(p.fit_min_frac * len(grid)))
+    min_inliers = max(p.fit_min_points, int(p.fit_min_frac * len(grid)))
     models: list[np.ndarray] = []
     while len(src) >= min_inliers and len(models) < p.fit_models:
         model, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.fit_thr,
@@ -216,7 +261,8 @@ def fit_affines(flow: np.ndarray, valid: np.ndarray, p: MotionParams) -> list[np
 
 
 def feature_models(a: FrameData, b: FrameData, p: MotionParams) -> list[np.ndarray]:
-    """Affine motions from ORB matches (sequential RANSAC): finds any displacement size."""
+    """Similarity motions (pan, roll, zoom) from ORB matches by sequential RANSAC: they find any
+    displacement size. A later model needs real support, else outlier matches make up motions."""
     pa, da = a.features()
     pb, db = b.features()
     if da is None or db is None or len(pa) < 6 or len(pb) < 6:
@@ -224,15 +270,23 @@ def feature_models(a: FrameData, b: FrameData, p: MotionParams) -> list[np.ndarr
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
     src = np.float32([pa[m.queryIdx] for m in matches]).reshape(-1, 2)
     dst = np.float32([pb[m.trainIdx] for m in matches]).reshape(-1, 2)
+    min_support = max(p.feature_min_inliers, int(p.feature_min_share * len(src)))
     models: list[np.ndarray] = []
-    while len(src) >= 6 and len(models) < p.feature_models:
-        model, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0, maxIters=500)
-        if model is None or inl.sum() < 6:
+    while len(src) >= min_support and len(models) < p.feature_models:
+        model, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0,
+                                                 maxIters=500)
+        if model is None or inl.sum() < min_support or not plausible(model):
             break
         models.append(model)
         keep = inl.ravel() == 0
         src, dst = src[keep], dst[keep]
     return models
+
+
+def plausible(model: np.ndarray) -> bool:
+    """Scale change within 4x between two frames of a video."""
+    scale = np.sqrt(abs(np.linalg.det(model[:, :2])))
+    return 0.25 <= scale <= 4.0
 
 
 def phase_shift(a: FrameData, b: FrameData) -> tuple[float, float]:
@@ -287,6 +341,8 @@ class MotionEstimator:
             fwd, bwd, found = self._search(a, b, fwd, bwd)
             ok, inb = consistency(fwd, bwd, p)
         fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
+        if models and p.fill_occluded:
+            fwd, bwd = fill_occluded(fwd, bwd, models[0], p)
         ok_a, in_a = consistency(fwd, bwd, p)
         ok_b, in_b = consistency(bwd, fwd, p)
         return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
@@ -325,8 +381,11 @@ class MotionEstimator:
         for m in ([shift] if p.search_phase else []) + found:
             fwds.append(self._flow(a, b, affine_flow(m, h, w)))
             bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
-        fwd = fuse(a, b, fwds, p.search_win, p.search_margin, p)
-        bwd = fuse(b, a, bwds, p.search_win, p.search_margin, p)
+        # a wrong initialisation can match in flat areas; its two directions rarely agree
+        pen_f = [np.where(consistency(f, r, p)[0], 0, p.incons_cost).astype(np.float32) for f, r in zip(fwds, bwds)]
+        pen_b = [np.where(consistency(r, f, p)[0], 0, p.incons_cost).astype(np.float32) for f, r in zip(fwds, bwds)]
+        fwd = fuse(a, b, fwds, p.search_win, p.search_margin, p, pen_f)
+        bwd = fuse(b, a, bwds, p.search_win, p.search_margin, p, pen_b)
         return fwd, bwd, found
 
     def _layers(self, a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, valid: np.ndarray,

@@ -30,6 +30,7 @@ class SynthParams:
     quadratic: bool = True      # constant-acceleration trajectories from the neighbouring pairs
     proj_iters: int = 2         # fixed-point iterations after the closed-form start
     converge_px: float = 0.5    # (working px) a larger last step means "no consistent source here"
+    front_rule: bool = True
     cubic: bool = True          # bicubic colour sampling: the frames are sharp, bilinear blurs them
     strip_rows: int = 256       # full-resolution rows composed at a time
     float_max_pixels: int = 2_000_000  # up to this size colour is sampled in float32 (faster bicubic)
@@ -156,9 +157,14 @@ def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, tr
     has_b = (inside(pos_b, h, w) & ok_b).astype(np.float32)
     gone_a = sample(hidden_a, pos_a, cv2.INTER_NEAREST).astype(np.float32)
     gone_b = sample(hidden_b, pos_b, cv2.INTER_NEAREST).astype(np.float32)
-    # a sample is trusted unless the other frame's sample is one that only that frame sees
-    w_a = (1 - t) * (has_a * (1 - gone_b * has_b) + _EPS)
-    w_b = t * (has_b * (1 - gone_a * has_a) + _EPS)
+    if p.front_rule:
+        # where both frames offer a sample and one of them is of a surface the other frame does
+        # not see (it is being covered / uncovered), the sample seen in both frames is in front
+        w_a = (1 - t) * (has_a * (1 - gone_a * has_b * (1 - gone_b)) + _EPS)
+        w_b = t * (has_b * (1 - gone_b * has_a * (1 - gone_a)) + _EPS)
+    else:
+        w_a = (1 - t) * (has_a * (1 - gone_b * has_b) + _EPS)
+        w_b = t * (has_b * (1 - gone_a * has_a) + _EPS)
     return pos_a - grid, pos_b - grid, w_a.astype(np.float32), w_b.astype(np.float32)
 
 

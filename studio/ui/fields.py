@@ -17,7 +17,11 @@ def _named(component: gr.components.Component, payload: Any, parent_preprocess) 
         return parent_preprocess(payload)
     except Exception as err:
         field = getattr(component, "api_field", None) or component.label or "value"
-        if hasattr(component, "minimum"):
+        if isinstance(component, gr.Image):
+            fix = "upload a PNG, JPEG or WebP image"
+        elif isinstance(component, gr.Video):
+            fix = "upload a video file (mp4, mov, webm, mkv, avi, gif)"
+        elif hasattr(component, "minimum"):
             fix = f"use a number from {component.minimum:g} to {component.maximum:g}"
         else:
             fix = "use one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
@@ -49,3 +53,17 @@ def api_field(component: gr.components.Component, name: str) -> gr.components.Co
     """Tag a component with the API parameter name its errors should mention."""
     component.api_field = name
     return component
+
+
+class FieldImage(gr.Image):
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return _named(self, payload, super().preprocess)
+
+
+class FieldVideo(gr.Video):
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return _named(self, payload, super().preprocess)

@@ -10,7 +10,7 @@ from studio.env import StudioEnv
 from studio.events import Preview, Progress, Result
 from studio.tasks import all_tasks
 from studio.tasks.interpolate import METHODS, InterpolateRequest
-from studio.ui.fields import FieldDropdown, FieldSlider, api_field
+from studio.ui.fields import FieldDropdown, FieldSlider, FieldVideo, api_field
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.registry import TabHandle
 
@@ -23,7 +23,7 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     "**Flow** is weight-free and runs on the CPU; nothing to download.")
         with gr.Row():
             with gr.Column():
-                video_in = gr.Video(label="Input video", sources=["upload"], include_audio=True)
+                video_in = api_field(FieldVideo(label="Input video", sources=["upload"], include_audio=True), "video")
                 factor_in = api_field(FieldSlider(2, 16, value=2, step=1, label="Factor (output frames per input interval)"), "factor")
                 method_in = api_field(FieldDropdown(list(METHODS), value="flow", label="Method"), "method")
                 keep_in = gr.Checkbox(True, label="Keep duration (fps x factor); untick for slow motion (keep fps)")

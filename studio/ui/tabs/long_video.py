@@ -11,7 +11,7 @@ from studio.events import PartialVideo, Preview, Progress, Result
 from studio.tasks import all_tasks
 from studio.tasks.long_video_request import MODES, SAMPLERS, LongVideoRequest
 from studio.ui.compat import FramePackVideo
-from studio.ui.fields import FieldDropdown, FieldRadio, FieldSlider, api_field
+from studio.ui.fields import FieldDropdown, FieldImage, FieldRadio, FieldSlider, FieldVideo, api_field
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.registry import TabHandle
 
@@ -57,12 +57,14 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         with gr.Row():
             with gr.Column():
                 with gr.Row():
-                    input_image = gr.Image(label="Start image", sources=["upload", "clipboard"], type="numpy",
-                                           image_mode="RGB", height=280)
+                    # type="filepath": our validation reads the header first (size limits, modes,
+                    # corrupt files) and names the field; gradio would decode any size eagerly.
+                    input_image = api_field(FieldImage(label="Start image", sources=["upload", "clipboard"],
+                                                       type="filepath", height=280), "input_image")
                     with gr.Column():
-                        end_frame = gr.Image(label="End frame (optional, framepack mode)",
-                                             sources=["upload", "clipboard"], type="numpy", image_mode="RGB",
-                                             height=220)
+                        end_frame = api_field(FieldImage(label="End frame (optional, framepack mode)",
+                                                         sources=["upload", "clipboard"], type="filepath",
+                                                         height=220), "end_frame")
                         end_frame_influence = api_field(FieldSlider(0.05, 1.0, value=1.0, step=0.05, label="End frame influence"), "end_frame_influence")
                 prompt = gr.Textbox(label="Prompt", lines=3)
                 n_prompt = gr.Textbox(label="Negative prompt (used when CFG > 1)", value="")
@@ -74,7 +76,8 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                                     label="Mode (framepack = inverted anti-drifting; f1 = forward; extend = continue a video)"), "mode")
                     total_second_length = api_field(FieldSlider(1, 120, value=5, step=0.1, label="Video length (seconds)"), "total_second_length")
                 with gr.Group(visible=False) as extend_group:
-                    input_video = gr.Video(label="Video to extend", sources=["upload"], include_audio=True)
+                    input_video = api_field(FieldVideo(label="Video to extend", sources=["upload"],
+                                                       include_audio=True), "input_video")
                     extend_context_frames = api_field(FieldSlider(1, 64, value=16, step=1,
                                                       label="Context frames taken from the end of the video"), "extend_context_frames")
                 with gr.Row():
@@ -141,9 +144,6 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     save_section_frames=False):
             values = {k: v for k, v in locals().items() if k in PROCESS_PARAMS}
             values.update(mode="framepack", bucket=int(defaults.get("bucket", 640)))
-            if values["end_frame"] is not None and not isinstance(values["end_frame"], str) and \
-                    getattr(values["end_frame"], "size", 1) == 0:
-                values["end_frame"] = None
             last_video = None
             for video, image, text, html in stream(values):
                 last_video = video if isinstance(video, str) else last_video
@@ -151,10 +151,12 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             # Scripts read the final message only: it must carry the video (the last partial if stopped).
             yield last_video, gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True), gr.update(interactive=False)
 
-        def long_video(input_image, prompt, n_prompt, seed, total_second_length, latent_window_size, steps, cfg,
-                       gs, rs, gpu_memory_preservation, use_teacache, mp4_crf, end_frame, use_random_seed,
-                       save_section_frames, end_frame_influence, mode, bucket, sampler, teacache_threshold,
-                       prompt_blend_sections, input_video, extend_context_frames):
+        def long_video(input_image=None, prompt="", n_prompt="", seed=31337, total_second_length=5.0,
+                       latent_window_size=9, steps=25, cfg=1.0, gs=10.0, rs=0.0, gpu_memory_preservation=6.0,
+                       use_teacache=True, mp4_crf=16, end_frame=None, use_random_seed=False,
+                       save_section_frames=False, end_frame_influence=1.0, mode="framepack",
+                       bucket=int(defaults.get("bucket", 640)), sampler="unipc", teacache_threshold=0.15,
+                       prompt_blend_sections=0, input_video=None, extend_context_frames=16):
             yield from stream({k: v for k, v in locals().items() if k in all_names})
 
         start.click(long_video, all_inputs, [result, preview, desc, bar], api_name="long_video",
