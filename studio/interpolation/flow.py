@@ -119,13 +119,19 @@ class _WorkGrid:
         self.pad_y = max(0, MIN_SIDE - self.res.work_h)
         self.pad_x = max(0, MIN_SIDE - self.res.work_w)
 
-    def grey(self, rgb: np.ndarray) -> np.ndarray:
-        g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    def grey(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(working grey image, finer grey image for feature matching: up to 2x the working size)."""
+        full = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        g = full
         if not self.res.same:
-            g = cv2.resize(g, (self.res.work_w, self.res.work_h), interpolation=cv2.INTER_AREA)
+            g = cv2.resize(full, (self.res.work_w, self.res.work_h), interpolation=cv2.INTER_AREA)
+        detail = full
+        if self.res.w > 2 * self.res.work_w:
+            detail = cv2.resize(full, (2 * self.res.work_w, 2 * self.res.work_h), interpolation=cv2.INTER_AREA)
         if self.pad_x or self.pad_y:
             g = cv2.copyMakeBorder(g, 0, self.pad_y, 0, self.pad_x, cv2.BORDER_REPLICATE)
-        return g
+            detail = g
+        return g, detail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +152,7 @@ def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
 
     def frame_data(i: int) -> FrameData:
         if i not in data:
-            data[i] = estimator.frame(work.grey(source.get(i)))  # type: ignore[arg-type]
+            data[i] = estimator.frame(*work.grey(source.get(i)))  # type: ignore[arg-type]
         return data[i]
 
     def motion_task(i: int, prev: PairMotion | None) -> PairMotion:

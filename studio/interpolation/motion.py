@@ -52,6 +52,9 @@ class MotionParams:
     incons_cost: float = 8.0    # added to the warping error of a vector its reverse flow disagrees with
     search_phase: bool = True
     layers_use_features: bool = True
+    search_residual: bool = True
+    residual_thr: float = 12.0
+    residual_min_area: float = 0.02
     search_win: int = 15
     search_margin: float = 1.0
     # affine layers
@@ -86,8 +89,9 @@ class FrameData:
     """A grey frame at the working resolution plus what motion estimation derives from it
     (computed once, used by the two pairs the frame belongs to)."""
 
-    def __init__(self, grey: np.ndarray, params: MotionParams) -> None:
+    def __init__(self, grey: np.ndarray, params: MotionParams, detail: np.ndarray | None = None) -> None:
         self.grey = grey
+        self._detail = grey if detail is None else detail  # finer grey image for feature matching
         h, w = grey.shape
         self.half = cv2.pyrDown(grey) if params.fuse_scale == 2 else grey
         s = params.init_scale
@@ -102,8 +106,9 @@ class FrameData:
         with self._lock:
             if self._features is None:
                 orb = cv2.ORB_create(self._n_features, nlevels=4, fastThreshold=7, edgeThreshold=15, patchSize=15)
-                kps, desc = orb.detectAndCompute(self.grey, None)
-                pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
+                kps, desc = orb.detectAndCompute(self._detail, None)
+                ratio = np.float32([self.grey.shape[1] / self._detail.shape[1], self.grey.shape[0] / self._detail.shape[0]])
+                pts = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5) * ratio - 0.5
                 self._features = (pts, desc)
             return self._features
 
@@ -297,6 +302,24 @@ def phase_shift(a: FrameData, b: FrameData) -> tuple[float, float]:
     return dx * s, dy * s
 
 
+def residual_shift(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray,
+                   p: MotionParams) -> tuple[float, float] | None:
+    """Dominant translation of what the current flow fails to explain (typically an object moving
+    against the camera): phase correlation of the two frames, each masked to its badly warped
+    pixels. None when there is little to explain."""
+    masks = []
+    for src, dst, flow in ((a, b, fwd), (b, a, bwd)):
+        err = warp_error(src.grey, dst.grey, flow, 5, 0.0)
+        masks.append(cv2.GaussianBlur((err > p.residual_thr).astype(np.float32), (0, 0), 2.0))
+    if min(float(m.mean()) for m in masks) < p.residual_min_area:
+        return None
+    ga, gb = (src.grey.astype(np.float32) for src in (a, b))
+    ga = (ga - ga.mean()) * masks[0]
+    gb = (gb - gb.mean()) * masks[1]
+    (dx, dy), _ = cv2.phaseCorrelate(ga, gb)
+    return dx, dy
+
+
 def inverse_affine(model: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(model)
 
@@ -310,8 +333,8 @@ class MotionEstimator:
         self.p = params or MotionParams()
         self._local = threading.local()
 
-    def frame(self, grey: np.ndarray) -> FrameData:
-        return FrameData(grey, self.p)
+    def frame(self, grey: np.ndarray, detail: np.ndarray | None = None) -> FrameData:
+        return FrameData(grey, self.p, detail)
 
     def _dis(self) -> cv2.DISOpticalFlow:
         dis = getattr(self._local, "dis", None)
@@ -358,8 +381,8 @@ class MotionEstimator:
             back = resize_flow(prev.bwd, sw, sh)  # previous frame's motion, reversed = constant velocity
             fc.append(-back)
             bc.append(back)
-            if prev.models:
-                m = scale_affine(prev.models[0], s)
+            for model in prev.models:  # each layer keeps its velocity
+                m = scale_affine(model, s)
                 fc.append(affine_flow(m, sh, sw))
                 bc.append(affine_flow(inverse_affine(m), sh, sw))
         fc.append(zero)
@@ -377,8 +400,12 @@ class MotionEstimator:
         dx, dy = phase_shift(a, b)
         shift = np.float64([[1, 0, dx], [0, 1, dy]])
         found = feature_models(a, b, p)
+        extra = [shift] if p.search_phase else []
+        rest = residual_shift(a, b, fwd, bwd, p) if p.search_residual else None
+        if rest is not None:
+            extra.append(np.float64([[1, 0, rest[0]], [0, 1, rest[1]]]))
         fwds, bwds = [fwd], [bwd]
-        for m in ([shift] if p.search_phase else []) + found:
+        for m in extra + found:
             fwds.append(self._flow(a, b, affine_flow(m, h, w)))
             bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
         # a wrong initialisation can match in flat areas; its two directions rarely agree

@@ -50,11 +50,10 @@ def _write_video(path: Path, frames: np.ndarray, crf: int, prefix: tuple[str, in
             writer.write(frame)
 
 
-def _load_placement(req: LongVideoRequest, ctx: JobContext):
-    """Weights -> components (cached across jobs) -> a Placement that owns devices for this job."""
+def _load_components(req: LongVideoRequest, ctx: JobContext):
+    """Weights -> components on the host (cached across jobs); the Placement is made per job."""
     import torch
 
-    from memory import Placement
     from models.framepack.loading import load_components
 
     env = ctx.env
@@ -68,17 +67,29 @@ def _load_placement(req: LongVideoRequest, ctx: JobContext):
     ctx.record["preset"] = preset.id
     ctx.record["weights"] = {name: str(path) for name, path in paths.items()}
     ctx.record["device"] = str(device)
-    return Placement(device=device, components=components), preset
+    return components, preset, device
+
+
+def _plan(req: LongVideoRequest, ctx: JobContext, preset, components, image: np.ndarray):
+    from memory import format_plan, make_plan
+    from models.framepack.buckets import nearest_bucket
+
+    height, width = nearest_bucket(image.shape[0], image.shape[1], req.bucket)
+    plan = make_plan(preset.id, width, height, req.total_second_length, ctx.env.vram_gb, None,
+                     gpu_memory_preservation_gb=req.gpu_memory_preservation, window=req.latent_window_size,
+                     modules=components if preset.is_tiny else None)
+    ctx.record["memory_plan"] = {**plan.to_dict(), "summary": format_plan(plan)}
+    return plan
 
 
 def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
+    from memory import apply_plan, attention_backend, choose_attention_backend, oom_guard
     from models.framepack.pipeline import FramePackParams, SectionOutput, StepInfo, generate
     from models.framepack.schedule import section_count
 
-    tiny = ctx.env.tiny
-    note = NOISE_NOTE if tiny else ""
+    note = NOISE_NOTE if ctx.env.tiny else ""
     yield Progress(0, 1, "loading models")
-    placement, preset = _load_placement(req, ctx)
+    components, preset, device = _load_components(req, ctx)
 
     extend_frames, prefix = None, None
     image = req.image_array
@@ -94,41 +105,59 @@ def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
         steps=req.steps, cfg=req.cfg, gs=req.gs, rs=req.rs, bucket=req.bucket, sampler=req.sampler,
         use_teacache=req.use_teacache, teacache_threshold=req.teacache_threshold,
         prompt_blend_sections=req.prompt_blend_sections, extend_frames=extend_frames, fps=FPS)
+    plan = _plan(req, ctx, preset, components, extend_frames[0] if extend_frames is not None else image)
+    placement = apply_plan(plan, components, device)
+    backend = choose_attention_backend()
     sections = section_count(req.total_second_length, req.latent_window_size, FPS)
     total_steps = sections * req.steps
-    ctx.record["sections"] = sections
-    ctx.record["caches"] = {"teacache": req.use_teacache, "teacache_threshold": req.teacache_threshold}
+    section_log: list[dict[str, Any]] = []
+    ctx.record.update(attention_backend=backend, sections=sections, section_log=section_log,
+                      caches={"teacache": req.use_teacache, "teacache_threshold": req.teacache_threshold})
+
+    def work(emit):
+        # Runs in the pump's worker thread; the attention backend is set per call in that thread.
+        with attention_backend(backend):
+            yield from generate(placement, params, on_step=emit, should_stop=ctx.should_stop)
 
     partial: Path | None = None
-    section_log: list[dict[str, Any]] = []
-    ctx.record["section_log"] = section_log
-    work = lambda emit: generate(placement, params, on_step=emit, should_stop=ctx.should_stop)  # noqa: E731
-    for item in pump(work):
-        if isinstance(item, StepInfo):
-            done = item.section * req.steps + item.step
-            yield Progress(done, total_steps, f"section {item.section + 1}/{sections}, step {item.step}/{item.total_steps}")
-            if item.preview is not None:
-                yield Preview(item.preview, f"section {item.section + 1}, step {item.step}{note}")
-        elif isinstance(item, SectionOutput):
-            path = ctx.job_dir / f"partial_{item.section + 1:03d}.mp4"
-            _write_video(path, item.frames, req.mp4_crf, prefix)
-            if partial is not None:
-                os.remove(partial)  # the new partial holds every frame of the old one
-            partial = path
-            n = item.frames.shape[0] + (prefix[1] if prefix else 0)
-            section_log.append({"section": item.section + 1, "frames": n, "tokens": item.tokens,
-                                "timings": {k: round(v, 3) for k, v in item.timings.items()},
-                                "clean_post": item.conditioning.get("clean_post"), "teacache": item.teacache})
-            if req.save_section_frames:
-                from PIL import Image
-
-                (ctx.job_dir / "sections").mkdir(exist_ok=True)
-                Image.fromarray(item.frames[-1] if params.variant == "f1" else item.frames[0]).save(
-                    ctx.job_dir / "sections" / f"section_{item.section + 1:03d}.png")
-            yield PartialVideo(path, n, f"{n} frames generated, {n / FPS:.2f} s of {req.total_second_length:g} s "
-                                        f"(section {item.section + 1}/{sections}){note}")
+    try:
+        with oom_guard(plan, "generation", release=placement.release):
+            for item in pump(work):
+                if isinstance(item, StepInfo):
+                    done = item.section * req.steps + item.step
+                    yield Progress(done, total_steps,
+                                   f"section {item.section + 1}/{sections}, step {item.step}/{item.total_steps}")
+                    if item.preview is not None:
+                        yield Preview(item.preview, f"section {item.section + 1}, step {item.step}{note}")
+                elif isinstance(item, SectionOutput):
+                    path = ctx.job_dir / f"partial_{item.section + 1:03d}.mp4"
+                    _write_video(path, item.frames, req.mp4_crf, prefix)
+                    if partial is not None:
+                        os.remove(partial)  # the new partial holds every frame of the old one
+                    partial = path
+                    n = item.frames.shape[0] + (prefix[1] if prefix else 0)
+                    section_log.append({"section": item.section + 1, "frames": n, "tokens": item.tokens,
+                                        "timings": {k: round(v, 3) for k, v in item.timings.items()},
+                                        "clean_post": item.conditioning.get("clean_post"),
+                                        "teacache": item.teacache})
+                    if req.save_section_frames:
+                        _save_section_frame(ctx.job_dir, item, params.variant)
+                    yield PartialVideo(path, n, f"{n} frames generated, {n / FPS:.2f} s of "
+                                                f"{req.total_second_length:g} s (section {item.section + 1}/"
+                                                f"{sections}){note}")
+    finally:
+        placement.release()  # hooks off, weights back on the host: the cached family is clean
     final = ctx.job_dir / "video.mp4"
     os.replace(partial, final)
     frames = section_log[-1]["frames"]
     yield Result(final, {"frames": frames, "seconds": frames / FPS, "fps": FPS, "seed": req.seed,
-                         "sections": sections, "preset": preset.id, "tiny_weights": tiny})
+                         "sections": sections, "preset": preset.id, "tiny_weights": ctx.env.tiny})
+
+
+def _save_section_frame(job_dir: Path, item: Any, variant: str) -> None:
+    """The newest frame of the section (the start for inverted, the end for F1) as a PNG."""
+    from PIL import Image
+
+    (job_dir / "sections").mkdir(exist_ok=True)
+    frame = item.frames[-1] if variant == "f1" else item.frames[0]
+    Image.fromarray(frame).save(job_dir / "sections" / f"section_{item.section + 1:03d}.png")
