@@ -99,7 +99,10 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("interpolate", help="2x–16x frame interpolation (same as /interpolate)")
     p.add_argument("video", help="input video file")
     p.add_argument("--factor", type=int, default=2, help="2..16 output frames per input frame interval")
-    p.add_argument("--method", default="flow", help="flow (weight-free, default)")
+    p.add_argument("--method", default="flow", help="flow (weight-free, default) | ldf-vfi (diffusion model)")
+    p.add_argument("--seed", type=int, default=0, help="ldf-vfi only")
+    p.add_argument("--steps", type=int, default=None, help="ldf-vfi only (default 16)")
+    p.add_argument("--shift", type=float, default=None, help="ldf-vfi only (default 8)")
     p.add_argument("--keep-fps", action="store_true", help="keep the input fps (slow motion) instead of the duration")
     p.add_argument("--side-by-side", action="store_true", help="also write side_by_side.mp4")
     p.add_argument("--crf", type=int, default=16, help="x264 quality; 0 = lossless RGB (not browser-playable)")
@@ -114,7 +117,8 @@ def _run_interpolate(args: argparse.Namespace) -> int:
     png = args.out is not None and (args.out.endswith(("/", os.sep)) or Path(args.out).is_dir())
     request = InterpolateRequest(video=args.video, factor=args.factor, method=args.method,
                                  keep_duration=not args.keep_fps, side_by_side=args.side_by_side,
-                                 mp4_crf=args.crf, output_format="png" if png else "mp4")
+                                 mp4_crf=args.crf, output_format="png" if png else "mp4", seed=args.seed,
+                                 steps=args.steps, shift=args.shift)
     return run_with_console("interpolate", request, _env(args), args.out)
 
 

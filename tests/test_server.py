@@ -50,3 +50,14 @@ def test_interpolate_endpoint_end_to_end_then_bad_input_then_good(client: Client
     path = again[2]["video"] if isinstance(again[2], dict) else again[2]
     got = list(iter_frames(path))
     assert len(got) == 7
+
+
+def test_interpolate_endpoint_with_the_ldf_vfi_method(client: Client, tmp_path: Path) -> None:
+    """Tiny random LDF-VFI weights under --tiny: the new frames are noise; count and originals matter."""
+    frames = moving_square_frames(n=3, h=32, w=48)
+    src = write_mp4(frames, tmp_path / "s.mp4", fps=10, crf=0)
+    result = client.predict(video=handle_file(str(src)), factor=4, method="ldf-vfi", keep_duration=True,
+                            mp4_crf=0, seed=3, steps=2, api_name="/interpolate")
+    out = list(iter_frames(result[2]))
+    assert len(out) == 9
+    assert np.array_equal(out[4], frames[1])

@@ -98,8 +98,9 @@ class _FrameSource:
 
 def work_scale(h: int, w: int) -> int:
     """Motion is estimated at 1/scale of the frame size: half size (the DIS flow is coarser than
-    that anyway, and every per-pixel step gets 4x cheaper), less for frames over 1920 px wide."""
-    if min(h, w) < 2 * MIN_SIDE:
+    that anyway, and every per-pixel step gets 4x cheaper), less for frames over 1920 px wide,
+    full size for small frames (under 128 px) where every pixel of evidence counts."""
+    if min(h, w) < 4 * MIN_SIDE:
         return 1
     scale = 2
     while max(h, w) / scale > 960:

@@ -32,6 +32,7 @@ class MotionParams:
     # DIS: a FAST-like preset; accuracy comes from initialisation and fusion, not brute force.
     # (motion runs at a reduced working resolution already, see flow.work_scale)
     dis_finest_scale: int = 1
+    dis_fine_below: int = 80   # working frames smaller than this (min side) get full-resolution DIS
     dis_patch: int = 8
     dis_stride: int = 4
     dis_iters: int = 16
@@ -52,12 +53,10 @@ class MotionParams:
     incons_cost: float = 8.0    # added to the warping error of a vector its reverse flow disagrees with
     search_phase: bool = True
     layers_use_features: bool = True
-    search_residual: bool = True
-    residual_thr: float = 12.0
-    residual_min_area: float = 0.02
     search_win: int = 15
     search_margin: float = 1.0
     # affine layers
+    layers: bool = True
     fit_step: int = 4
     fit_thr: float = 1.0
     fit_models: int = 2
@@ -71,6 +70,8 @@ class MotionParams:
     fuse_scale: int = 1
     fuse_detail: float = 0.0
     fill_occluded: bool = True
+    fill_layer_guard: bool = False
+    fill_err: float = 10.0       # grey levels: a pixel matching better than this is not occluded
 
 
 @dataclass
@@ -206,21 +207,27 @@ def choose_init(a: np.ndarray, b: np.ndarray, cands: list[np.ndarray], p: Motion
     return cv2.merge([cv2.medianBlur(best[..., 0].copy(), 5), cv2.medianBlur(best[..., 1].copy(), 5)])
 
 
-def fill_occluded(fwd: np.ndarray, bwd: np.ndarray, dominant: np.ndarray,
-                  p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+def fill_occluded(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, dominant: np.ndarray,
+                  rest: list[np.ndarray], p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
     """Pixels covered in the other frame have no match, so their flow is whatever the
-    neighbourhood suggested, usually the occluder's motion. They get the dominant (camera) motion
-    instead when that motion takes them onto a pixel that moves differently (the occluder);
-    pixels that are merely inconsistent (e.g. inside a moving object) keep their flow."""
+    neighbourhood suggested, usually the occluder's motion. Such a pixel (inconsistent, badly
+    matched) gets the dominant (camera) motion instead when that motion takes it onto a pixel
+    that moves differently, i.e. onto the occluder. Pixels that match well keep their flow."""
     h, w = fwd.shape[:2]
     grid = pixel_grid(h, w)
     out = []
-    for flow, back, model in ((fwd, bwd, dominant), (bwd, fwd, inverse_affine(dominant))):
+    for src, dst, flow, back, model, others in ((a, b, fwd, bwd, dominant, rest),
+                                                (b, a, bwd, fwd, inverse_affine(dominant), [inverse_affine(m) for m in rest])):
         ok, inb = consistency(flow, back, p)
         suspect = ~(ok & inb)
         if not suspect.any():
             out.append(flow)
             continue
+        suspect &= warp_error(src.grey, dst.grey, flow, 3, 255.0) > p.fill_err
+        if p.fill_layer_guard:  # a pixel that follows a secondary layer well belongs to it
+            for m in others:
+                lay = affine_flow(m, h, w)
+                suspect &= magnitude(flow - lay) > 1.0
         cam = affine_flow(model, h, w)
         target = grid + cam
         claimed = magnitude(cam + sample(back, target)) > p.fb_abs + p.fb_rel * magnitude(cam)
@@ -302,24 +309,6 @@ def phase_shift(a: FrameData, b: FrameData) -> tuple[float, float]:
     return dx * s, dy * s
 
 
-def residual_shift(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray,
-                   p: MotionParams) -> tuple[float, float] | None:
-    """Dominant translation of what the current flow fails to explain (typically an object moving
-    against the camera): phase correlation of the two frames, each masked to its badly warped
-    pixels. None when there is little to explain."""
-    masks = []
-    for src, dst, flow in ((a, b, fwd), (b, a, bwd)):
-        err = warp_error(src.grey, dst.grey, flow, 5, 0.0)
-        masks.append(cv2.GaussianBlur((err > p.residual_thr).astype(np.float32), (0, 0), 2.0))
-    if min(float(m.mean()) for m in masks) < p.residual_min_area:
-        return None
-    ga, gb = (src.grey.astype(np.float32) for src in (a, b))
-    ga = (ga - ga.mean()) * masks[0]
-    gb = (gb - gb.mean()) * masks[1]
-    (dx, dy), _ = cv2.phaseCorrelate(ga, gb)
-    return dx, dy
-
-
 def inverse_affine(model: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(model)
 
@@ -352,7 +341,10 @@ class MotionEstimator:
     def _flow(self, a: FrameData, b: FrameData, init: np.ndarray | None) -> np.ndarray:
         h, w = a.grey.shape
         guess = None if init is None else np.ascontiguousarray(resize_flow(init, w, h))
-        return self._dis().calc(a.grey, b.grey, guess)
+        dis = self._dis()
+        # small frames: flow at every pixel, or small objects vanish in the coarse flow
+        dis.setFinestScale(self.p.dis_finest_scale if min(h, w) >= self.p.dis_fine_below else 0)
+        return dis.calc(a.grey, b.grey, guess)
 
     def estimate(self, a: FrameData, b: FrameData, prev: PairMotion | None = None) -> PairMotion:
         p = self.p
@@ -363,9 +355,11 @@ class MotionEstimator:
         if escalated:
             fwd, bwd, found = self._search(a, b, fwd, bwd)
             ok, inb = consistency(fwd, bwd, p)
-        fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
+        models: list[np.ndarray] = []
+        if p.layers:
+            fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
         if models and p.fill_occluded:
-            fwd, bwd = fill_occluded(fwd, bwd, models[0], p)
+            fwd, bwd = fill_occluded(a, b, fwd, bwd, models[0], models[1:], p)
         ok_a, in_a = consistency(fwd, bwd, p)
         ok_b, in_b = consistency(bwd, fwd, p)
         return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
@@ -400,12 +394,8 @@ class MotionEstimator:
         dx, dy = phase_shift(a, b)
         shift = np.float64([[1, 0, dx], [0, 1, dy]])
         found = feature_models(a, b, p)
-        extra = [shift] if p.search_phase else []
-        rest = residual_shift(a, b, fwd, bwd, p) if p.search_residual else None
-        if rest is not None:
-            extra.append(np.float64([[1, 0, rest[0]], [0, 1, rest[1]]]))
         fwds, bwds = [fwd], [bwd]
-        for m in extra + found:
+        for m in ([shift] if p.search_phase else []) + found:
             fwds.append(self._flow(a, b, affine_flow(m, h, w)))
             bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
         # a wrong initialisation can match in flat areas; its two directions rarely agree

@@ -30,6 +30,7 @@ class SynthParams:
     quadratic: bool = True      # constant-acceleration trajectories from the neighbouring pairs
     proj_iters: int = 2         # fixed-point iterations after the closed-form start
     converge_px: float = 0.5    # (working px) a larger last step means "no consistent source here"
+    occlusion: bool = True      # visibility-aware weights (off: plain (1-t, t) weights)
     front_rule: bool = True
     cubic: bool = True          # bicubic colour sampling: the frames are sharp, bilinear blurs them
     strip_rows: int = 256       # full-resolution rows composed at a time
@@ -157,7 +158,10 @@ def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, tr
     has_b = (inside(pos_b, h, w) & ok_b).astype(np.float32)
     gone_a = sample(hidden_a, pos_a, cv2.INTER_NEAREST).astype(np.float32)
     gone_b = sample(hidden_b, pos_b, cv2.INTER_NEAREST).astype(np.float32)
-    if p.front_rule:
+    if not p.occlusion:
+        w_a = np.full((h, w), 1 - t, np.float32)
+        w_b = np.full((h, w), t, np.float32)
+    elif p.front_rule:
         # where both frames offer a sample and one of them is of a surface the other frame does
         # not see (it is being covered / uncovered), the sample seen in both frames is in front
         w_a = (1 - t) * (has_a * (1 - gone_a * has_b * (1 - gone_b)) + _EPS)
@@ -172,16 +176,23 @@ def _compose(a: np.ndarray, b: np.ndarray, geo: tuple[np.ndarray, ...], res: Res
              p: SynthParams) -> np.ndarray:
     """Sample and blend the colours at full resolution, strip by strip."""
     off_a, off_b, w_a, w_b = geo
-    interp = cv2.INTER_CUBIC if p.cubic else cv2.INTER_LINEAR
-    out = np.empty((res.h, res.w, 3), np.uint8)
     ratio = res.ratio
+    if not res.same:  # offsets in full-resolution pixels (cheaper before upsampling)
+        off_a, off_b = off_a * ratio, off_b * ratio
+    # relative maps: OpenCV adds the pixel position itself (no full-size coordinate grid needed)
+    interp = (cv2.INTER_CUBIC if p.cubic else cv2.INTER_LINEAR) | cv2.WARP_RELATIVE_MAP
+    out = np.empty((res.h, res.w, 3), np.uint8)
     for y0 in range(0, res.h, max(1, p.strip_rows)):
         y1 = min(res.h, y0 + p.strip_rows)
-        grid = pixel_grid(res.h, res.w)[y0:y1]
-        pos_a = grid + res.upsample(off_a, y0, y1) * ratio
-        pos_b = grid + res.upsample(off_b, y0, y1) * ratio
-        col_a = sample(a, pos_a, interp)
-        col_b = sample(b, pos_b, interp)
+        col_a = _sample_rows(a, res.upsample(off_a, y0, y1), y0, interp)
+        col_b = _sample_rows(b, res.upsample(off_b, y0, y1), y0, interp)
         blend = cv2.blendLinear(col_a, col_b, res.upsample(w_a, y0, y1), res.upsample(w_b, y0, y1))
         out[y0:y1] = blend if blend.dtype == np.uint8 else cv2.add(blend, 0.0, dtype=cv2.CV_8U)
     return out
+
+
+def _sample_rows(img: np.ndarray, offsets: np.ndarray, y0: int, interp: int) -> np.ndarray:
+    """img sampled at (x, y0 + row) + offsets for the rows of `offsets` (relative map)."""
+    if y0:
+        offsets = offsets + np.float32([0, y0])  # relative maps count rows from the strip top
+    return cv2.remap(img, offsets, None, interp, borderMode=cv2.BORDER_REPLICATE)

@@ -7,43 +7,77 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from studio.errors import InputError, JobStopped
 from studio.events import Event, Preview, Progress, Result
 from studio.tasks.base import JobContext
-from studio.validation import as_bool, as_choice, as_int
+from studio.env import StudioEnv
+from studio.tasks.placed import placed
+from studio.validation import as_bool, as_choice, as_float, as_int
 from PIL import Image
 
 from studio.video_io import DEFAULT_CRF, Mp4Writer, count_frames, iter_frames, probe_video
 
-METHODS = ("flow",)  # model methods (ldf-vfi) are added by their own issue
+METHODS = ("flow", "ldf-vfi")  # flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml)
 MIN_FACTOR, MAX_FACTOR = 2, 16
 OUTPUT_FORMATS = ("mp4", "png")
+LDF_PRESET = "ldf-vfi"
 
-StreamFn = Callable[..., Iterator[np.ndarray]]
+# (frames iterable, factor, should_stop) -> frames
+StreamFn = Callable[[Iterable[np.ndarray], int, Callable[[], bool]], Iterator[np.ndarray]]
 
 
-def stream_method(method: str) -> StreamFn:
-    """The streaming interpolator for `method`: (frames iterable, factor, **hooks) -> frames."""
+@contextlib.contextmanager
+def open_method(method: str, ctx: JobContext, *, width: int, height: int, seconds: float,
+                seed: int = 0, steps: int | None = None, shift: float | None = None) -> Iterator[StreamFn]:
+    """The streaming interpolator for `method`, with its weights placed for the job if it has any."""
     as_choice("method", method, METHODS)
-    from studio.interpolation.flow import interpolate_stream  # deferred: OpenCV import
+    if method == "flow":
+        from studio.interpolation.flow import interpolate_stream  # deferred: OpenCV import
 
-    return interpolate_stream
+        yield lambda frames, factor, should_stop: interpolate_stream(frames, factor, should_stop=should_stop)
+        return
+    from models.ldf_vfi.loading import load_components
+    from models.ldf_vfi.pipeline import interpolate as ldf_interpolate
+
+    defaults = ctx.env.preset_for(LDF_PRESET).defaults
+    with placed(ctx, LDF_PRESET, load_components, width=width, height=height, seconds=seconds) as job:
+        options = {"steps": int(steps or defaults.get("steps", 16)), "shift": float(shift or defaults.get("shift", 8.0)),
+                   "seed": seed, "tile_px": int(defaults.get("vae_tile_px", 256)),
+                   "window_frames": int(defaults.get("window_frames", 60))}
+        ctx.record["ldf_vfi"] = options
+
+        def run(frames: Iterable[np.ndarray], factor: int, should_stop: Callable[[], bool]) -> Iterator[np.ndarray]:
+            return ldf_interpolate(job.placement, frames, factor, should_stop=should_stop, **options)
+
+        yield run
 
 
-def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = "flow") -> list[np.ndarray]:
+def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = "flow",
+                       env: StudioEnv | None = None) -> list[np.ndarray]:
     """Interpolate a list of HxWx3 uint8 RGB frames.
 
     Returns exactly (n-1)*factor + 1 frames for n input frames; input frame i is returned
-    unchanged at position i*factor. factor is 2..16.
+    unchanged at position i*factor. factor is 2..16. `method="ldf-vfi"` needs its weights
+    (or `env=StudioEnv(tiny=True)`, whose output is noise).
     """
     factor = as_int("factor", factor, MIN_FACTOR, MAX_FACTOR)
-    return list(stream_method(method)(list(frames), factor))
+    frames = list(frames)
+    if method == "flow":  # no job folder for the weight-free method
+        from studio.interpolation.flow import interpolate_frames_flow
+
+        return interpolate_frames_flow(frames, factor)
+    env = env or StudioEnv()
+    ctx = JobContext(job_dir=Path(tempfile.mkdtemp(prefix="frame-studio-")), env=env)
+    h, w = frames[0].shape[:2] if frames and hasattr(frames[0], "shape") else (16, 16)
+    with open_method(method, ctx, width=w, height=h, seconds=len(frames) * factor / 30) as run:
+        return list(run(frames, factor, lambda: False))
 
 
 @dataclass
@@ -56,6 +90,9 @@ class InterpolateRequest:
     side_by_side: bool = False
     mp4_crf: int = DEFAULT_CRF
     output_format: str = "mp4"  # "png" writes numbered frames into the job folder (CLI --out DIR/)
+    seed: int = 0               # model methods only
+    steps: int | None = None    # model methods only (None: the preset's default, 16 for LDF-VFI)
+    shift: float | None = None  # model methods only (None: the preset's default, 8)
 
     def __post_init__(self) -> None:
         if self.video is None or (isinstance(self.video, str) and not self.video.strip()):
@@ -67,6 +104,11 @@ class InterpolateRequest:
         self.side_by_side = as_bool("side_by_side", self.side_by_side)
         self.mp4_crf = as_int("mp4_crf", self.mp4_crf, 0, 51, fix="use 16 (default) or 0 for lossless RGB")
         self.output_format = as_choice("output_format", self.output_format, OUTPUT_FORMATS)
+        self.seed = as_int("seed", self.seed, 0, 2**32 - 1)
+        if self.steps is not None:
+            self.steps = as_int("steps", self.steps, 1, 100, fix="use 16 (default), 1–100")
+        if self.shift is not None:
+            self.shift = as_float("shift", self.shift, 0.0, 100.0, lo_open=True, fix="use 8 (default)")
         self.info = probe_video(self.video, field="video")
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
@@ -75,7 +117,8 @@ class InterpolateRequest:
             shutil.copyfile(self.video, copy)
         return {"video": copy.name, "factor": self.factor, "method": self.method,
                 "keep_duration": self.keep_duration, "side_by_side": self.side_by_side,
-                "mp4_crf": self.mp4_crf, "output_format": self.output_format}
+                "mp4_crf": self.mp4_crf, "output_format": self.output_format, "seed": self.seed,
+                "steps": self.steps, "shift": self.shift}
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
@@ -99,8 +142,15 @@ def run_interpolate(req: InterpolateRequest, ctx: JobContext) -> Iterator[Event]
                                    "output_fps": out_fps, "method": req.method}
     yield Progress(0, n_in - 1, f"interpolating {n_in} frames x{req.factor} ({req.method})")
 
-    interpolate = stream_method(req.method)
-    made = interpolate(iter_frames(req.video), req.factor, should_stop=ctx.should_stop)
+    with open_method(req.method, ctx, width=info.width, height=info.height, seconds=n_out / out_fps,
+                     seed=req.seed, steps=req.steps, shift=req.shift) as interpolate:
+        made = interpolate(iter_frames(req.video), req.factor, ctx.should_stop)
+        yield from _write_outputs(req, ctx, made, n_in, n_out, out_fps)
+
+
+def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[np.ndarray], n_in: int, n_out: int,
+                   out_fps: float) -> Iterator[Event]:
+    info = req.info
     out_name = "interpolated.mp4" if req.output_format == "mp4" else "frames"
     out_path = ctx.job_dir / out_name
     written = 0

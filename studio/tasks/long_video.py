@@ -14,10 +14,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from studio.events import Event, PartialVideo, Preview, Progress, Result
-from studio.model_cache import cache_key
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.long_video_request import LongVideoRequest
+from studio.tasks.placed import placed
 from studio.video_io import Mp4Writer, iter_frames, probe_video
 
 FPS = 30
@@ -50,46 +50,15 @@ def _write_video(path: Path, frames: np.ndarray, crf: int, prefix: tuple[str, in
             writer.write(frame)
 
 
-def _load_components(req: LongVideoRequest, ctx: JobContext):
-    """Weights -> components on the host (cached across jobs); the Placement is made per job."""
-    import torch
-
-    from models.framepack.loading import load_components
-
-    env = ctx.env
-    preset = env.preset_for(req.preset_id)
-    paths = env.resolver.paths(preset)  # MissingWeightsError names repos, sizes and the fix
-    device = torch.device(env.torch_device())
-    # On the CPU compute in float32 (bf16 matmuls are slow there); on CUDA use the preset's dtypes.
-    dtypes = {name: (spec.dtype if device.type == "cuda" else "float32") if spec.dtype else None
-              for name, spec in preset.components.items()}
-    components = env.models.get(cache_key(preset.id, paths, dtypes), lambda: load_components(paths, dtypes))
-    ctx.record["preset"] = preset.id
-    ctx.record["weights"] = {name: str(path) for name, path in paths.items()}
-    ctx.record["device"] = str(device)
-    return components, preset, device
-
-
-def _plan(req: LongVideoRequest, ctx: JobContext, preset, components, image: np.ndarray):
-    from memory import format_plan, make_plan
-    from models.framepack.buckets import nearest_bucket
-
-    height, width = nearest_bucket(image.shape[0], image.shape[1], req.bucket)
-    plan = make_plan(preset.id, width, height, req.total_second_length, ctx.env.vram_gb, None,
-                     gpu_memory_preservation_gb=req.gpu_memory_preservation, window=req.latent_window_size,
-                     modules=components if preset.is_tiny else None)
-    ctx.record["memory_plan"] = {**plan.to_dict(), "summary": format_plan(plan)}
-    return plan
-
-
 def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
-    from memory import apply_plan, attention_backend, choose_attention_backend, oom_guard
+    from memory import attention_backend
+    from models.framepack.buckets import nearest_bucket
+    from models.framepack.loading import load_components
     from models.framepack.pipeline import FramePackParams, SectionOutput, StepInfo, generate
     from models.framepack.schedule import section_count
 
     note = NOISE_NOTE if ctx.env.tiny else ""
     yield Progress(0, 1, "loading models")
-    components, preset, device = _load_components(req, ctx)
 
     extend_frames, prefix = None, None
     image = req.image_array
@@ -105,53 +74,50 @@ def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
         steps=req.steps, cfg=req.cfg, gs=req.gs, rs=req.rs, bucket=req.bucket, sampler=req.sampler,
         use_teacache=req.use_teacache, teacache_threshold=req.teacache_threshold,
         prompt_blend_sections=req.prompt_blend_sections, extend_frames=extend_frames, fps=FPS)
-    plan = _plan(req, ctx, preset, components, extend_frames[0] if extend_frames is not None else image)
-    placement = apply_plan(plan, components, device)
-    backend = choose_attention_backend()
+    reference = extend_frames[0] if extend_frames is not None else image
+    height, width = nearest_bucket(reference.shape[0], reference.shape[1], req.bucket)
     sections = section_count(req.total_second_length, req.latent_window_size, FPS)
     total_steps = sections * req.steps
     section_log: list[dict[str, Any]] = []
-    ctx.record.update(attention_backend=backend, sections=sections, section_log=section_log,
+    ctx.record.update(sections=sections, section_log=section_log,
                       caches={"teacache": req.use_teacache, "teacache_threshold": req.teacache_threshold})
-
-    def work(emit):
-        # Runs in the pump's worker thread; the attention backend is set per call in that thread.
-        with attention_backend(backend):
-            yield from generate(placement, params, on_step=emit, should_stop=ctx.should_stop)
-
     partial: Path | None = None
-    try:
-        with oom_guard(plan, "generation", release=placement.release):
-            for item in pump(work):
-                if isinstance(item, StepInfo):
-                    done = item.section * req.steps + item.step
-                    yield Progress(done, total_steps,
-                                   f"section {item.section + 1}/{sections}, step {item.step}/{item.total_steps}")
-                    if item.preview is not None:
-                        yield Preview(item.preview, f"section {item.section + 1}, step {item.step}{note}")
-                elif isinstance(item, SectionOutput):
-                    path = ctx.job_dir / f"partial_{item.section + 1:03d}.mp4"
-                    _write_video(path, item.frames, req.mp4_crf, prefix)
-                    if partial is not None:
-                        os.remove(partial)  # the new partial holds every frame of the old one
-                    partial = path
-                    n = item.frames.shape[0] + (prefix[1] if prefix else 0)
-                    section_log.append({"section": item.section + 1, "frames": n, "tokens": item.tokens,
-                                        "timings": {k: round(v, 3) for k, v in item.timings.items()},
-                                        "clean_post": item.conditioning.get("clean_post"),
-                                        "teacache": item.teacache})
-                    if req.save_section_frames:
-                        _save_section_frame(ctx.job_dir, item, params.variant)
-                    yield PartialVideo(path, n, f"{n} frames generated, {n / FPS:.2f} s of "
-                                                f"{req.total_second_length:g} s (section {item.section + 1}/"
-                                                f"{sections}){note}")
-    finally:
-        placement.release()  # hooks off, weights back on the host: the cached family is clean
+    with placed(ctx, req.preset_id, load_components, width=width, height=height, seconds=req.total_second_length,
+                preservation_gb=req.gpu_memory_preservation, window=req.latent_window_size) as job:
+
+        def work(emit):
+            # Runs in the pump's worker thread; the attention backend is set per call in that thread.
+            with attention_backend(job.attention_backend):
+                yield from generate(job.placement, params, on_step=emit, should_stop=ctx.should_stop)
+
+        for item in pump(work):
+            if isinstance(item, StepInfo):
+                done = item.section * req.steps + item.step
+                yield Progress(done, total_steps,
+                               f"section {item.section + 1}/{sections}, step {item.step}/{item.total_steps}")
+                if item.preview is not None:
+                    yield Preview(item.preview, f"section {item.section + 1}, step {item.step}{note}")
+            elif isinstance(item, SectionOutput):
+                path = ctx.job_dir / f"partial_{item.section + 1:03d}.mp4"
+                _write_video(path, item.frames, req.mp4_crf, prefix)
+                if partial is not None:
+                    os.remove(partial)  # the new partial holds every frame of the old one
+                partial = path
+                n = item.frames.shape[0] + (prefix[1] if prefix else 0)
+                section_log.append({"section": item.section + 1, "frames": n, "tokens": item.tokens,
+                                    "timings": {k: round(v, 3) for k, v in item.timings.items()},
+                                    "clean_post": item.conditioning.get("clean_post"),
+                                    "teacache": item.teacache})
+                if req.save_section_frames:
+                    _save_section_frame(ctx.job_dir, item, params.variant)
+                yield PartialVideo(path, n, f"{n} frames generated, {n / FPS:.2f} s of "
+                                            f"{req.total_second_length:g} s (section {item.section + 1}/"
+                                            f"{sections}){note}")
     final = ctx.job_dir / "video.mp4"
     os.replace(partial, final)
     frames = section_log[-1]["frames"]
     yield Result(final, {"frames": frames, "seconds": frames / FPS, "fps": FPS, "seed": req.seed,
-                         "sections": sections, "preset": preset.id, "tiny_weights": ctx.env.tiny})
+                         "sections": sections, "preset": job.preset.id, "tiny_weights": ctx.env.tiny})
 
 
 def _save_section_frame(job_dir: Path, item: Any, variant: str) -> None:
