@@ -25,6 +25,18 @@ def _isolated_hf(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("FRAME_STUDIO_TINY_DIR", str(tmp_path_factory.getbasetemp() / "tiny_weights"))
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny tensors: two spinning OpenMP threads on a shared 2-core machine
+    can run 10x slower while another process holds a core, and kernel choices stay the same."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def moving_square_frames(n: int = 6, h: int = 48, w: int = 64, step: int = 3, seed: int = 0) -> list[np.ndarray]:
     """A textured square sliding right over a textured background (real motion to interpolate)."""
     rng = np.random.default_rng(seed)

@@ -35,14 +35,6 @@ def _kit(root: Path, variant: str) -> dict[str, Any]:
     return load_components(tiny_component_paths(root, spec), {name: None for name in spec["components"]})
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors gain nothing from two threads, and on a shared 2-core machine two spinning
-    OpenMP threads can run 10x slower while another process holds a core."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _root(factory: pytest.TempPathFactory) -> Path:

@@ -26,7 +26,7 @@ import pytest
 import torch
 from PIL import Image
 
-from framepack_fixtures import components, image, one_thread, placement, tiny_root  # noqa: F401  (fixtures)
+from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from models.framepack.pipeline import FramePackParams, generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from framepack_fixtures import components, image, one_thread, placement, tiny_root  # noqa: F401  (fixtures)
+from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from models.framepack import schedule
 from models.framepack.pipeline import FramePackParams, Stopped, generate
 from studio.errors import InputError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from framepack_fixtures import components, one_thread, preset, tiny_root  # noqa: F401  (fixtures)
+from framepack_fixtures import components, preset, tiny_root  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

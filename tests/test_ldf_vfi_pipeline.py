@@ -23,12 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = {"steps": 2, "tile_px": 64, "vae_batch": 4}  # 64 px tiles at a 48 px stride: 3x3 tokens per tile
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

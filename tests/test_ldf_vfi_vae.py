@@ -14,12 +14,7 @@ from models.ldf_vfi.tiling import (TileSpec, blend_grid, decode_rows, encode_mas
 MANIFESTS = Path(__file__).resolve().parents[2] / "shared/manifests"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

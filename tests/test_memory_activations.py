@@ -15,14 +15,7 @@ from memory.measure import peak_allocated_bytes
 TOLERANCE = 0.25
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: fast on a shared 2-core box (oversubscription costs 5x) and the same
-    kernel choices every run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _framepack(dtype: torch.dtype, heads: int, head_dim: int, height: int, width: int, text: int = 64, img: int = 27):

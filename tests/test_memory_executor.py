@@ -13,12 +13,7 @@ FRAMEPACK = {"id": "tiny-test", "family": "framepack", "components": {}}
 C, H, W, WINDOW = 4, 8, 8, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_framepack(seed: int = 0):

@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import torch
 
+from models.tiny_layout import component_dir, tiny_component_paths  # noqa: F401 (re-exported)
+
 # Bump when the tiny configs change: folders built by an older kit are rebuilt.
 KIT_VERSION = 1
 MARKER = ".frame-studio-tiny.json"
@@ -76,17 +78,6 @@ POOLED_DIM = 8       # CLIP-L hidden == transformer pooled_projection_dim
 IMAGE_DIM = 16       # SigLIP hidden == transformer image_proj_dim
 SIGLIP_SIZE = 32     # SigLIP input side (the real one is 384)
 LATENT_CHANNELS = 4  # VAE latent channels == transformer in/out channels
-
-
-def component_dir(root: Path, spec: dict[str, Any]) -> Path:
-    """Folder of one component: `root/<owner>/<repo>/<subfolder>` (subfolder may be empty)."""
-    folder = Path(root) / spec["repo"]
-    return folder / spec["subfolder"] if spec.get("subfolder") else folder
-
-
-def tiny_component_paths(root: Path, preset: dict[str, Any]) -> dict[str, Path]:
-    """The `paths` argument of `loading.load_components` for a tiny kit built under `root`."""
-    return {name: component_dir(root, spec) for name, spec in preset["components"].items()}
 
 
 def build_tiny_repos(root: Path, preset: dict[str, Any], seed: int = 0) -> None:

@@ -29,6 +29,7 @@ import torch
 from models.ldf_vfi.cond_vae import REAL_CONFIG, WanCondVAE
 from models.ldf_vfi.loading import COND_VAE_FILE
 from models.ldf_vfi.transformer import LDFVFITransformer3DModel
+from models.tiny_layout import component_dir, tiny_component_paths  # noqa: F401 (re-exported)
 
 KIT_VERSION = 2  # bump when the tiny configs change: older kits are rebuilt
 MARKER = ".frame-studio-tiny.json"
@@ -41,16 +42,6 @@ TINY_TRANSFORMER: dict[str, Any] = {
     "attention_type": "slide_chunk_all_block",
 }
 TINY_VAE: dict[str, Any] = {**REAL_CONFIG, "dim": 2}
-
-
-def component_dir(root: Path, spec: dict[str, Any]) -> Path:
-    folder = Path(root) / spec["repo"]
-    return folder / spec["subfolder"] if spec.get("subfolder") else folder
-
-
-def tiny_component_paths(root: Path, preset: dict[str, Any]) -> dict[str, Path]:
-    """The `paths` argument of `loading.load_components` for a kit built under `root`."""
-    return {name: component_dir(root, spec) for name, spec in preset["components"].items()}
 
 
 def build_tiny_repos(root: Path, preset: dict[str, Any], seed: int = 0) -> None:
