@@ -20,18 +20,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import zlib
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 
-from models.tiny_layout import component_dir, tiny_component_paths  # noqa: F401 (re-exported)
+from models.tiny_layout import (component_dir, component_seed, seeded_module,  # noqa: F401 (re-export)
+                                tiny_component_paths, write_folder_once)
 
 # Bump when the tiny configs change: folders built by an older kit are rebuilt.
-KIT_VERSION = 1
-MARKER = ".frame-studio-tiny.json"
+KIT_VERSION = 2
 
 # HunyuanVideo prompt template (DESIGN §3, crop_start 95). Only needed here to give the tiny Llama
 # tokenizer merges for the template's words, so that the template prefix is exactly 95 tokens
@@ -90,8 +87,8 @@ def build_tiny_repos(root: Path, preset: dict[str, Any], seed: int = 0) -> None:
             raise ValueError(f"tiny kit: no builder for component {name!r} of class {spec['class']!r}")
         target = component_dir(root, spec)
         # Each component gets its own seed so that e.g. the inverted and F1 transformers differ.
-        component_seed = _component_seed(seed, spec)
-        _write_once(target, component_seed, spec["class"], lambda folder: builder(folder, component_seed))
+        own_seed = component_seed(seed, spec)
+        _write_once(target, own_seed, spec["class"], lambda folder: builder(folder, own_seed))
     # The text encoders and VAE live in one diffusers-format repo with a pipeline index, like the real one.
     vae_spec = components.get("vae")
     if vae_spec is not None:
@@ -100,32 +97,8 @@ def build_tiny_repos(root: Path, preset: dict[str, Any], seed: int = 0) -> None:
         _write_json_atomic(repo_root / "scheduler" / "scheduler_config.json", _SCHEDULER_CONFIG)
 
 
-def _component_seed(seed: int, spec: dict[str, Any]) -> int:
-    key = f"{spec['repo']}/{spec.get('subfolder', '')}".encode()
-    return (int(seed) * 1_000_003 + zlib.crc32(key)) % (2**62)
-
-
 def _write_once(target: Path, seed: int, cls: str, write: Callable[[Path], None]) -> None:
-    marker = {"kit": KIT_VERSION, "seed": seed, "class": cls}
-    marker_path = target / MARKER
-    if marker_path.is_file():
-        try:
-            if json.loads(marker_path.read_text()) == marker:
-                return
-        except (OSError, ValueError):
-            pass  # unreadable marker: rebuild
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        write(tmp)
-        (tmp / MARKER).write_text(json.dumps(marker, sort_keys=True))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder_once(target, {"kit": KIT_VERSION, "seed": seed, "class": cls}, write)
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -135,14 +108,6 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _seeded_module(seed: int, make: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    # Module initialisers draw from the global RNG: fork it so building never disturbs the caller's.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = make()
-    return module.eval()
-
-
 # ---------------------------------------------------------------------------------------------
 # Builders, one per real class. Each writes into `folder` what the real repo has there.
 
@@ -150,7 +115,7 @@ def _seeded_module(seed: int, make: Callable[[], torch.nn.Module]) -> torch.nn.M
 def _build_transformer(folder: Path, seed: int) -> None:
     from diffusers import HunyuanVideoFramepackTransformer3DModel
 
-    model = _seeded_module(seed, lambda: HunyuanVideoFramepackTransformer3DModel(
+    model = seeded_module(seed, lambda: HunyuanVideoFramepackTransformer3DModel(
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,
         num_attention_heads=2,
@@ -179,7 +144,7 @@ def _build_vae(folder: Path, seed: int) -> None:
     from diffusers import AutoencoderKLHunyuanVideo
 
     # Four blocks keep the real 8x spatial / 4x temporal compression; the scaling factor is the real one.
-    model = _seeded_module(seed, lambda: AutoencoderKLHunyuanVideo(
+    model = seeded_module(seed, lambda: AutoencoderKLHunyuanVideo(
         in_channels=3,
         out_channels=3,
         latent_channels=LATENT_CHANNELS,
@@ -210,7 +175,7 @@ def _build_llama(folder: Path, seed: int) -> None:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = _seeded_module(seed, lambda: LlamaModel(config))
+    model = seeded_module(seed, lambda: LlamaModel(config))
     model.save_pretrained(folder)
 
 
@@ -230,7 +195,7 @@ def _build_clip_text(folder: Path, seed: int) -> None:
         eos_token_id=tokenizer.eos_token_id,  # pooling reads the hidden state at the first EOS
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = _seeded_module(seed, lambda: CLIPTextModel(config))
+    model = seeded_module(seed, lambda: CLIPTextModel(config))
     model.save_pretrained(folder)
 
 
@@ -245,7 +210,7 @@ def _build_siglip(folder: Path, seed: int) -> None:
         image_size=SIGLIP_SIZE,
         patch_size=8,
     )
-    model = _seeded_module(seed, lambda: SiglipVisionModel(config))
+    model = seeded_module(seed, lambda: SiglipVisionModel(config))
     model.save_pretrained(folder)
 
 

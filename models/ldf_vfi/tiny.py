@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,10 +27,10 @@ import torch
 from models.ldf_vfi.cond_vae import REAL_CONFIG, WanCondVAE
 from models.ldf_vfi.loading import COND_VAE_FILE
 from models.ldf_vfi.transformer import LDFVFITransformer3DModel
-from models.tiny_layout import component_dir, tiny_component_paths  # noqa: F401 (re-exported)
+from models.tiny_layout import (component_dir, component_seed, seeded_module,  # noqa: F401 (re-export)
+                                tiny_component_paths, write_folder_once)
 
 KIT_VERSION = 2  # bump when the tiny configs change: older kits are rebuilt
-MARKER = ".frame-studio-tiny.json"
 
 TINY_TRANSFORMER: dict[str, Any] = {
     "patch_size": [1, 2, 2], "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 36,
@@ -50,63 +48,34 @@ def build_tiny_repos(root: Path, preset: dict[str, Any], seed: int = 0) -> None:
         builder = _BUILDERS.get(spec["class"])
         if builder is None:
             raise ValueError(f"tiny kit: no builder for component {name!r} of class {spec['class']!r}")
-        builder(component_dir(Path(root), spec), _component_seed(seed, spec), spec)
-
-
-def _component_seed(seed: int, spec: dict[str, Any]) -> int:
-    key = f"{spec['repo']}/{spec.get('subfolder', '')}/{spec['class']}".encode()
-    return (int(seed) * 1_000_003 + zlib.crc32(key)) % (2**62)
-
-
-def _seeded(seed: int, make: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):  # module init draws from the global RNG; leave the caller's alone
-        torch.manual_seed(seed)
-        return make().eval()
-
-
-def _marker(seed: int, cls: str) -> dict[str, Any]:
-    return {"kit": KIT_VERSION, "seed": seed, "class": cls}
-
-
-def _is_done(marker_path: Path, marker: dict[str, Any], target: Path) -> bool:
-    try:
-        return target.exists() and json.loads(marker_path.read_text()) == marker
-    except (OSError, ValueError):
-        return False
+        builder(component_dir(Path(root), spec), component_seed(seed, spec), spec)
 
 
 def _build_transformer(folder: Path, seed: int, spec: dict[str, Any]) -> None:
-    marker = _marker(seed, spec["class"])
-    if _is_done(folder / MARKER, marker, folder / "config.json"):
-        return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        model = _seeded(seed, lambda: LDFVFITransformer3DModel(**TINY_TRANSFORMER))
+    def write(tmp: Path) -> None:
+        model = seeded_module(seed, lambda: LDFVFITransformer3DModel(**TINY_TRANSFORMER))
         model.save_pretrained(tmp, safe_serialization=True)
         # The real config.json names diffusers' class (LDF-VFI's own copy of it); mirror that.
         config_path = tmp / "config.json"
         config = json.loads(config_path.read_text())
         config["_class_name"] = "WanTransformer3DModel"
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        (tmp / MARKER).write_text(json.dumps(marker, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    write_folder_once(folder, {"kit": KIT_VERSION, "seed": seed, "class": spec["class"]}, write)
 
 
 def _build_cond_vae(folder: Path, seed: int, spec: dict[str, Any]) -> None:
     # The .pth sits at the repo root next to transformer/: write the file, never replace the folder.
     target = folder / COND_VAE_FILE
     marker_path = folder / f".frame-studio-tiny-{COND_VAE_FILE}.json"
-    marker = _marker(seed, spec["class"])
-    if _is_done(marker_path, marker, target):
-        return
+    marker = {"kit": KIT_VERSION, "seed": seed, "class": spec["class"]}
+    try:
+        if target.exists() and json.loads(marker_path.read_text()) == marker:
+            return
+    except (OSError, ValueError):
+        pass  # absent or unreadable marker: (re)build
     folder.mkdir(parents=True, exist_ok=True)
-    model = _seeded(seed, lambda: WanCondVAE(**TINY_VAE))
+    model = seeded_module(seed, lambda: WanCondVAE(**TINY_VAE))
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     tmp = folder / f".{COND_VAE_FILE}.tmp-{os.getpid()}"
     try:

@@ -67,6 +67,3 @@ def magnitude(field: np.ndarray) -> np.ndarray:
     return np.sqrt(field[..., 0] ** 2 + field[..., 1] ** 2)
 
 
-def downsample2(field: np.ndarray) -> np.ndarray:
-    """Half-resolution copy of a flow field (vectors halved); cheap nearest sampling."""
-    return np.ascontiguousarray(field[::2, ::2]) * np.float32(0.5)

@@ -11,7 +11,9 @@ GIL). How the motion and the frames are computed: see `motion.py` and `synthesis
 """
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
@@ -23,6 +25,7 @@ from studio.interpolation.synthesis import Resolution, SynthParams, synthesize
 
 MIN_FACTOR, MAX_FACTOR = 2, 16
 WORKERS = 2
+BIG_FRAME_PIXELS = 2_000_000  # above this, frames are synthesised one at a time
 
 
 def interpolate_frames_flow(frames: Sequence[np.ndarray], factor: int) -> list[np.ndarray]:
@@ -145,10 +148,9 @@ def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
     of pairs i-1, i and i+1 for its quadratic trajectories)."""
     estimator = MotionEstimator(motion_params)
     sp = synth_params or SynthParams()
-    ts = [j / factor for j in range(1, factor)]
-    chunks = [ts[: len(ts) // 2], ts[len(ts) // 2:]] if len(ts) > 1 else [ts]
     assert source.shape is not None
     work = _WorkGrid(source.shape)
+    chunks = _time_chunks(factor, work.res.h * work.res.w)
     data: dict[int, FrameData] = {}
 
     def frame_data(i: int) -> FrameData:
@@ -170,20 +172,22 @@ def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
         if source.get(2) is not None:
             motions[1] = motion_task(1, motions[0])
         i = 0
-        while True:
-            if should_stop():
-                return
+        while not should_stop():
             ahead: Future[PairMotion] | None = None
-            if i + 2 in motions or source.get(i + 3) is None:
-                pass
-            else:
-                frame_data(i + 2), frame_data(i + 3)  # built here: FrameData reads the source (not thread-safe)
+            if i + 2 not in motions and source.get(i + 3) is not None:
+                frame_data(i + 2), frame_data(i + 3)  # built here: only this thread reads the source
                 ahead = pool.submit(motion_task, i + 2, motions[i + 1])
-            a, b = source.get(i), source.get(i + 1)
-            jobs = [pool.submit(synth_task, a, b, c, motions.get(i - 1), motions[i], motions.get(i + 1))
-                    for c in chunks if c]
-            for job in jobs:
-                yield from job.result()
+            args = (source.get(i), source.get(i + 1))
+            hood = (motions.get(i - 1), motions[i], motions.get(i + 1))
+            # at most WORKERS chunks in flight: big frames never pile up in memory
+            todo = iter(chunks)
+            running = deque(pool.submit(synth_task, *args, c, *hood) for c in islice(todo, WORKERS))
+            while running:
+                done = running.popleft().result()
+                more = next(todo, None)
+                if more is not None:
+                    running.append(pool.submit(synth_task, *args, more, *hood))
+                yield from done
             yield source.get(i + 1)  # type: ignore[misc]
             if on_pair is not None:
                 on_pair(i)
@@ -200,3 +204,11 @@ def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
                 del motions[k]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _time_chunks(factor: int, pixels: int) -> list[list[float]]:
+    """The intermediate times of a pair, split into jobs: halves for the two workers, single
+    frames when frames are big (bounded memory)."""
+    ts = [j / factor for j in range(1, factor)]
+    size = 1 if pixels > BIG_FRAME_PIXELS else (len(ts) + WORKERS - 1) // WORKERS
+    return [ts[j:j + size] for j in range(0, len(ts), size)]

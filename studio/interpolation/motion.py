@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from studio.interpolation.fields import (affine_flow, downsample2, inside, magnitude, pixel_grid, resize_flow,
-                                         sample, scale_affine)
+from studio.interpolation.fields import affine_flow, inside, magnitude, pixel_grid, resize_flow, sample, scale_affine
 
 MIN_SIDE = 32  # smaller frames are padded before estimating motion (DIS needs a few pyramid levels)
 
@@ -51,8 +50,6 @@ class MotionParams:
     feature_min_inliers: int = 8
     feature_min_share: float = 0.1
     incons_cost: float = 8.0    # added to the warping error of a vector its reverse flow disagrees with
-    search_phase: bool = True
-    layers_use_features: bool = True
     search_win: int = 15
     search_margin: float = 1.0
     # affine layers
@@ -66,11 +63,7 @@ class MotionParams:
     param_margin: float = 3.0
     # warping error charged where a vector leaves the frame (no evidence either way)
     oob_cost: float = 4.0
-    # fusion errors are computed at 1/fuse_scale resolution (1 or 2)
-    fuse_scale: int = 1
-    fuse_detail: float = 0.0
     fill_occluded: bool = True
-    fill_layer_guard: bool = False
     fill_err: float = 10.0       # grey levels: a pixel matching better than this is not occluded
 
 
@@ -94,7 +87,6 @@ class FrameData:
         self.grey = grey
         self._detail = grey if detail is None else detail  # finer grey image for feature matching
         h, w = grey.shape
-        self.half = cv2.pyrDown(grey) if params.fuse_scale == 2 else grey
         s = params.init_scale
         self.small = cv2.resize(grey, (max(8, round(w / s)), max(8, round(h / s))),
                                 interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -132,7 +124,7 @@ def consistent_fraction(ok: np.ndarray, inb: np.ndarray) -> float:
 
 
 def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cost: float,
-               penalty: np.ndarray | None = None, detail: float = 0.0) -> np.ndarray:
+               penalty: np.ndarray | None = None) -> np.ndarray:
     """Box-filtered |a - b(x + flow)| (+ penalty); vectors that leave b cost `oob_cost`."""
     h, w = a.shape
     coords = pixel_grid(h, w) + flow
@@ -140,16 +132,7 @@ def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cos
     err[~inside(coords, h, w)] = oob_cost
     if penalty is not None:
         err += penalty
-    return local_mean(err, win, detail)
-
-
-def local_mean(err: np.ndarray, win: int, detail: float) -> np.ndarray:
-    """Window-averaged error; with `detail` > 0 a 3x3 average is mixed in, which keeps region
-    boundaries near the true edge (a wide window alone moves them by up to win/2)."""
-    out = cv2.blur(err, (win, win))
-    if detail > 0:
-        out = cv2.addWeighted(out, 1.0 - detail, cv2.blur(err, (3, 3)), detail, 0.0)
-    return out
+    return cv2.blur(err, (win, win))
 
 
 def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: float,
@@ -157,29 +140,20 @@ def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: 
     """Per pixel, the flow among `flows` with the lowest local warping error from a to b.
 
     Earlier flows win unless a later one is better by `margin` grey levels: the list is ordered
-    from the most to the least trusted explanation. Errors are computed at 1/fuse_scale
-    resolution, the choice is applied at full resolution. `penalties` (per flow, per pixel) are
-    added to the errors before smoothing.
+    from the most to the least trusted explanation. `penalties` (per flow, per pixel) are added
+    to the errors before smoothing.
     """
     if len(flows) == 1:
         return flows[0]
-    half = p.fuse_scale == 2
-    ga, gb = (a.half, b.half) if half else (a.grey, b.grey)
-    win = max(3, (win // 2) | 1) if half else win
-    best_err = None
-    label = None
+    best_err = label = None
     for i, f in enumerate(flows):
-        pen = None if penalties is None else (penalties[i][::2, ::2] if half else penalties[i])
-        err = warp_error(ga, gb, downsample2(f) if half else f, win, p.oob_cost, pen, p.fuse_detail)
+        err = warp_error(a.grey, b.grey, f, win, p.oob_cost, None if penalties is None else penalties[i])
         if best_err is None:
             best_err, label = err, np.zeros(err.shape, np.uint8)
         else:
             better = err < best_err - margin
             best_err = np.where(better, err, best_err)
             label[better] = i
-    if half:
-        h, w = flows[0].shape[:2]
-        label = cv2.resize(label, (label.shape[1] * 2, label.shape[0] * 2), interpolation=cv2.INTER_NEAREST)[:h, :w]
     out = flows[0].copy()
     for i in range(1, len(flows)):
         sel = label == i
@@ -208,7 +182,7 @@ def choose_init(a: np.ndarray, b: np.ndarray, cands: list[np.ndarray], p: Motion
 
 
 def fill_occluded(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, dominant: np.ndarray,
-                  rest: list[np.ndarray], p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+                  p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
     """Pixels covered in the other frame have no match, so their flow is whatever the
     neighbourhood suggested, usually the occluder's motion. Such a pixel (inconsistent, badly
     matched) gets the dominant (camera) motion instead when that motion takes it onto a pixel
@@ -216,18 +190,13 @@ def fill_occluded(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, 
     h, w = fwd.shape[:2]
     grid = pixel_grid(h, w)
     out = []
-    for src, dst, flow, back, model, others in ((a, b, fwd, bwd, dominant, rest),
-                                                (b, a, bwd, fwd, inverse_affine(dominant), [inverse_affine(m) for m in rest])):
+    for src, dst, flow, back, model in ((a, b, fwd, bwd, dominant), (b, a, bwd, fwd, inverse_affine(dominant))):
         ok, inb = consistency(flow, back, p)
         suspect = ~(ok & inb)
         if not suspect.any():
             out.append(flow)
             continue
         suspect &= warp_error(src.grey, dst.grey, flow, 3, 255.0) > p.fill_err
-        if p.fill_layer_guard:  # a pixel that follows a secondary layer well belongs to it
-            for m in others:
-                lay = affine_flow(m, h, w)
-                suspect &= magnitude(flow - lay) > 1.0
         cam = affine_flow(model, h, w)
         target = grid + cam
         claimed = magnitude(cam + sample(back, target)) > p.fb_abs + p.fb_rel * magnitude(cam)
@@ -302,7 +271,7 @@ def plausible(model: np.ndarray) -> bool:
 
 
 def phase_shift(a: FrameData, b: FrameData) -> tuple[float, float]:
-    """Dominant translation a -> b in full-resolution pixels (phase correlation at low res)."""
+    """Dominant translation a -> b (phase correlation at low resolution, any displacement)."""
     win = cv2.createHanningWindow(a.small.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(a.small, b.small, win)
     s = a.grey.shape[1] / a.small.shape[1]
@@ -359,7 +328,7 @@ class MotionEstimator:
         if p.layers:
             fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
         if models and p.fill_occluded:
-            fwd, bwd = fill_occluded(a, b, fwd, bwd, models[0], models[1:], p)
+            fwd, bwd = fill_occluded(a, b, fwd, bwd, models[0], p)
         ok_a, in_a = consistency(fwd, bwd, p)
         ok_b, in_b = consistency(bwd, fwd, p)
         return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
@@ -395,7 +364,7 @@ class MotionEstimator:
         shift = np.float64([[1, 0, dx], [0, 1, dy]])
         found = feature_models(a, b, p)
         fwds, bwds = [fwd], [bwd]
-        for m in ([shift] if p.search_phase else []) + found:
+        for m in [shift] + found:
             fwds.append(self._flow(a, b, affine_flow(m, h, w)))
             bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
         # a wrong initialisation can match in flat areas; its two directions rarely agree
@@ -412,7 +381,7 @@ class MotionEstimator:
         to the fused result."""
         p = self.p
         h, w = fwd.shape[:2]
-        models = fit_affines(fwd, valid, p) + (found if p.layers_use_features else [])
+        models = fit_affines(fwd, valid, p) + found
         for again in (False, True) if refit else (False,):
             if again:
                 ok, inb = consistency(fwd, bwd, p)

@@ -31,7 +31,6 @@ class SynthParams:
     proj_iters: int = 2         # fixed-point iterations after the closed-form start
     converge_px: float = 0.5    # (working px) a larger last step means "no consistent source here"
     occlusion: bool = True      # visibility-aware weights (off: plain (1-t, t) weights)
-    front_rule: bool = True
     cubic: bool = True          # bicubic colour sampling: the frames are sharp, bilinear blurs them
     strip_rows: int = 256       # full-resolution rows composed at a time
     float_max_pixels: int = 2_000_000  # up to this size colour is sampled in float32 (faster bicubic)
@@ -111,7 +110,7 @@ def project(disp: np.ndarray, start: np.ndarray, iters: int, converge_px: float)
     h, w = disp.shape[:2]
     grid = pixel_grid(h, w)
     pos = grid + start
-    step = pos
+    step = np.zeros_like(pos)
     for _ in range(max(1, iters)):
         new = grid - sample(disp, pos)
         step = new - pos
@@ -161,14 +160,12 @@ def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, tr
     if not p.occlusion:
         w_a = np.full((h, w), 1 - t, np.float32)
         w_b = np.full((h, w), t, np.float32)
-    elif p.front_rule:
-        # where both frames offer a sample and one of them is of a surface the other frame does
-        # not see (it is being covered / uncovered), the sample seen in both frames is in front
+    else:
+        # a frame without a sample (outside it, or no point of it arrives here) gets no weight;
+        # where both frames offer one but one is of a surface the other frame does not see (it is
+        # being covered or uncovered), the surface seen in both frames is the one in front
         w_a = (1 - t) * (has_a * (1 - gone_a * has_b * (1 - gone_b)) + _EPS)
         w_b = t * (has_b * (1 - gone_b * has_a * (1 - gone_a)) + _EPS)
-    else:
-        w_a = (1 - t) * (has_a * (1 - gone_b * has_b) + _EPS)
-        w_b = t * (has_b * (1 - gone_a * has_a) + _EPS)
     return pos_a - grid, pos_b - grid, w_a.astype(np.float32), w_b.astype(np.float32)
 
 

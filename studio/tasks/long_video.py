@@ -18,7 +18,7 @@ from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.long_video_request import LongVideoRequest
 from studio.tasks.placed import placed
-from studio.video_io import Mp4Writer, iter_frames, probe_video
+from studio.video_io import Mp4Writer, iter_frames
 
 FPS = 30
 NOISE_NOTE = " (tiny random weights: noise)"

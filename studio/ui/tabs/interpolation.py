@@ -18,7 +18,7 @@ from studio.ui.registry import TabHandle
 
 def build(env: StudioEnv, control: JobControl) -> TabHandle:
     spec = all_tasks()["interpolate"]
-    with gr.Tab("Interpolation", id="interpolate") as tab:
+    with gr.Tab("Interpolation", id="interpolate"):
         gr.Markdown("Make a video smoother (keep duration) or slower (keep fps). "
                     "**flow** is weight-free and runs on the CPU; nothing to download. "
                     "**ldf-vfi** is a diffusion interpolator (weights: see the Models tab)"

@@ -50,7 +50,7 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
     spec = all_tasks()["long_video"]
     defaults = env.preset_for("framepack").defaults
     buckets = (TINY_BUCKETS if env.tiny else []) + BUCKETS
-    with gr.Tab("Long video", id="long_video") as tab:
+    with gr.Tab("Long video", id="long_video"):
         gr.Markdown("Image (+ optional end frame) + prompt → minutes of video, section by section. "
                     "Timestamped prompts: `[0s: a cat sits] [2s-4s: the cat jumps]`."
                     + (" **Tiny random weights: the video is noise.**" if env.tiny else ""))
