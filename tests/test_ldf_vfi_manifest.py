@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "shared/manifests"
+from conftest import SHARED, require_shared
+
+MANIFESTS = SHARED / "manifests"
 
 
 def _manifest(name: str) -> dict:
-    path = MANIFESTS / name
-    if not path.is_file():
-        pytest.skip(f"manifest {path} not present")
-    return json.loads(path.read_text())
+    return json.loads(require_shared(MANIFESTS / name).read_text())
 
 
 def _config(manifest: dict) -> dict:

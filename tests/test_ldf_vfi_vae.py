@@ -11,7 +11,9 @@ from models.ldf_vfi.cond_vae import WanCondVAE
 from models.ldf_vfi.tiling import (TileSpec, blend_grid, decode_rows, encode_mask_piece, encode_tiled,
                                    join_pieces, split_pieces)
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "shared/manifests"
+from conftest import SHARED, require_shared
+
+MANIFESTS = SHARED / "manifests"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,10 +34,7 @@ def test_wan_part_equals_diffusers_autoencoder_kl_wan(vae: WanCondVAE) -> None:
     through the manifest's key map (the map is the only renaming, and it is only for this check)."""
     from diffusers import AutoencoderKLWan
 
-    path = MANIFESTS / "ldf_vfi_cond_vae.json"
-    if not path.is_file():
-        pytest.skip("manifest not present")
-    key_map = json.loads(path.read_text())["key_map_to_diffusers_AutoencoderKLWan"]
+    key_map = json.loads(require_shared(MANIFESTS / "ldf_vfi_cond_vae.json").read_text())["key_map_to_diffusers_AutoencoderKLWan"]
     stock = AutoencoderKLWan(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                              temperal_downsample=[False, True, True]).eval()
     stock.load_state_dict({key_map[k]: v for k, v in vae.state_dict().items() if key_map.get(k)}, strict=True)

@@ -11,7 +11,9 @@ import torch
 from conftest import ROOT
 from memory.sizes import build_on_meta, component_size, load_config
 
-MANIFESTS = Path("/work/shared/manifests")
+from conftest import SHARED, require_shared
+
+MANIFESTS = SHARED / "manifests"
 FP = ("HunyuanVideoFramepackTransformer3DModel", "lllyasviel/FramePackI2V_HY", "")
 HV = "hunyuanvideo-community/HunyuanVideo"
 
@@ -56,14 +58,12 @@ def test_ldf_vfi_meta_build_equals_the_manifest() -> None:
     s = component_size("transformer", "WanTransformer3DModel", "onecat-ai/LDF-VFI", "transformer", "bfloat16")
     assert s.params == 1_410_465_856  # manifest total_params
     assert [(b.path, len(b.block_params)) for b in s.block_lists] == [("blocks", 30)]
-    manifest = MANIFESTS / "ldf_vfi_transformer.json"
-    if manifest.is_file():  # key-for-key, shape-for-shape against the manifest when the shared copy is here
-        data = json.loads(manifest.read_text())
-        model = build_on_meta("WanTransformer3DModel", load_config("onecat-ai/LDF-VFI", "transformer"))
-        del model.condition_embedder.text_embedder  # as presets/configs/.../frame_studio.json says
-        shapes = {k: list(v.shape) for k, v in model.named_parameters()}
-        assert shapes == data["params"]
-        assert data["total_params"] == s.params
+    data = json.loads(require_shared(MANIFESTS / "ldf_vfi_transformer.json").read_text())
+    model = build_on_meta("WanTransformer3DModel", load_config("onecat-ai/LDF-VFI", "transformer"))
+    del model.condition_embedder.text_embedder  # as presets/configs/.../frame_studio.json says
+    shapes = {k: list(v.shape) for k, v in model.named_parameters()}
+    assert shapes == data["params"]  # key for key, shape for shape
+    assert data["total_params"] == s.params
 
 
 def test_ldf_vfi_conditional_vae_counts_come_from_its_manifest() -> None:
