@@ -9,6 +9,7 @@ import pytest
 
 from studio.errors import InputError
 from studio.interpolation import interpolate_frames_flow, interpolate_stream
+from conftest import moving_square_frames
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -27,20 +28,6 @@ def pan(n: int, step: float, h: int = 64, w: int = 96, seed: int = 1) -> list[np
     for i in range(n):
         m = np.float32([[1, 0, 8 + i * step], [0, 1, 8]])
         frames.append(cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP))
-    return frames
-
-
-def moving_square_frames(n: int = 6, h: int = 48, w: int = 64, step: int = 3) -> list[np.ndarray]:
-    """A textured square sliding right over a textured background."""
-    rng = np.random.default_rng(0)
-    background = (rng.random((h, w, 3)) * 80 + 40).astype(np.uint8)
-    patch = (rng.random((16, 16, 3)) * 120 + 120).astype(np.uint8)
-    frames = []
-    for i in range(n):
-        frame = background.copy()
-        x = 4 + i * step
-        frame[16:32, x:x + 16] = patch
-        frames.append(frame)
     return frames
 
 

@@ -45,7 +45,11 @@ def interpolate_stream(frames: Iterable[np.ndarray], factor: int, *,
     checked here, later frames when they are read.
     """
     _check_factor(factor)
-    source = _FrameSource(iter(frames))
+    try:
+        source = _FrameSource(iter(frames))
+    except TypeError:
+        raise InputError("frames", f"is a {type(frames).__name__}, not a sequence of frames",
+                         "pass a list or an iterator of HxWx3 uint8 RGB frames") from None
     if source.get(1) is None:
         raise InputError("frames", "fewer than 2 frames", "give at least 2 frames to interpolate between")
     return _run(source, int(factor), should_stop or (lambda: False), on_pair)
@@ -72,6 +76,9 @@ def _check_frame(frame: object, index: int, shape: tuple[int, ...] | None) -> np
     return frame
 
 
+_END = object()
+
+
 class _FrameSource:
     """Reads and validates frames on demand, keeping only the ones still needed."""
 
@@ -84,8 +91,8 @@ class _FrameSource:
 
     def get(self, index: int) -> np.ndarray | None:
         while not self._done and self._read <= index:
-            frame = next(self._it, None)
-            if frame is None:
+            frame = next(self._it, _END)
+            if frame is _END:
                 self._done = True
                 break
             frame = _check_frame(frame, self._read, self.shape)

@@ -5,13 +5,15 @@ Pipeline for one pair (a, b), each step only as expensive as it needs to be:
 1. Track: OpenCV DIS both ways, initialised per pixel from cheap candidates (the previous pair's
    motion under constant velocity, zero). DIS keeps an initial vector only where it matches
    better, so a wrong candidate costs little.
-2. Escalate (only when forward-backward consistency is poor, i.e. DIS lost the motion): global
-   candidates that see any displacement (phase correlation; ORB matches + RANSAC affine), DIS
-   from each of them, and a per-pixel fusion by warping error.
+2. Escalate (only when forward-backward consistency is poor, i.e. DIS lost the motion, checked
+   again after step 3): global candidates that see any displacement (phase correlation; ORB
+   matches + RANSAC similarity), DIS from each of them, and a per-pixel fusion by warping error.
 3. Affine layers: robust affine fits to the flow (dominant motion, then the biggest remaining
    one) compete per pixel with the dense flow; the fit wins unless the dense flow is clearly
    better. Camera motion is near-affine, so this removes most flow noise, fixes periodic-texture
    mismatches, and extrapolates motion for pixels that leave the frame (no photometric evidence).
+4. Occluded pixels (covered in the other frame) get the dominant motion instead of the
+   occluder's motion their neighbourhood dragged onto them.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from studio.interpolation.fields import affine_flow, inside, magnitude, pixel_grid, resize_flow, sample, scale_affine
 
-MIN_SIDE = 32  # smaller frames are padded before estimating motion (DIS needs a few pyramid levels)
+MIN_SIDE = 32  # smaller working images are padded (DIS needs a few pyramid levels)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class MotionParams:
     dis_patch: int = 8
     dis_stride: int = 4
     dis_iters: int = 16
-    dis_var_iters: int = 5
+    dis_var_iters: int = 2
     # per-pixel initialisation at 1/init_scale resolution
     init_scale: int = 2
     init_win: int = 5
@@ -319,19 +321,31 @@ class MotionEstimator:
         p = self.p
         fwd, bwd = self._track(a, b, prev)
         ok, inb = consistency(fwd, bwd, p)
+        escalate = consistent_fraction(ok, inb) < p.escalate_below
+        motion = self._refine(a, b, fwd, bwd, ok & inb, escalate)
+        if not escalate and consistent_fraction(*consistency(motion.fwd, motion.bwd, p)) < p.escalate_below:
+            # DIS can settle on a wrong motion that is consistent both ways (repetitive texture);
+            # the layers then fit it badly, which the check after them reveals
+            motion = self._refine(a, b, fwd, bwd, ok & inb, True)
+        return motion
+
+    def _refine(self, a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, valid: np.ndarray,
+                escalate: bool) -> PairMotion:
+        """Global search (if asked), affine layers and occlusion fill on top of the tracked flow."""
+        p = self.p
         found: list[np.ndarray] = []
-        escalated = consistent_fraction(ok, inb) < p.escalate_below
-        if escalated:
+        if escalate:
             fwd, bwd, found = self._search(a, b, fwd, bwd)
             ok, inb = consistency(fwd, bwd, p)
+            valid = ok & inb
         models: list[np.ndarray] = []
         if p.layers:
-            fwd, bwd, models = self._layers(a, b, fwd, bwd, ok & inb, found, refit=escalated)
+            fwd, bwd, models = self._layers(a, b, fwd, bwd, valid, found, refit=escalate)
         if models and p.fill_occluded:
             fwd, bwd = fill_occluded(a, b, fwd, bwd, models[0], p)
         ok_a, in_a = consistency(fwd, bwd, p)
         ok_b, in_b = consistency(bwd, fwd, p)
-        return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalated)
+        return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalate)
 
     def _track(self, a: FrameData, b: FrameData, prev: PairMotion | None) -> tuple[np.ndarray, np.ndarray]:
         """DIS both ways from per-pixel candidate initialisations (constant velocity, zero)."""
