@@ -297,9 +297,9 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
     family = data.get("family", "")
     preset_id = data.get("id", str(preset))
     notes: list[str] = []
+    if data.get("tiny_of"):  # a tiny twin plans like its parent family (same phases)
+        family = load_preset(data["tiny_of"]).get("family", family)
     if data.get("tiny_of") and not modules:
-        parent = load_preset(data["tiny_of"])
-        family = parent.get("family", family)
         notes.append(f"tiny preset of {data['tiny_of']!r}: pass the built modules for exact sizes; "
                      "planned as if every component were empty")
     defaults = {**(data.get("defaults") or {})}

@@ -74,16 +74,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory):
-    """`python app.py --tiny` on a free loopback port; yields (url, outputs folder)."""
+def start_server(tmp_path_factory: pytest.TempPathFactory, script: Path):
+    """`python <script> --tiny` on a free loopback port; yields (url, outputs folder)."""
     port = free_port()
     outputs = tmp_path_factory.mktemp("server_outputs")
     env = {**os.environ, "HF_HOME": str(tmp_path_factory.mktemp("server_hf")), "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False",
            "FRAME_STUDIO_TINY_DIR": str(tmp_path_factory.mktemp("server_tiny"))}
     log = open(outputs.parent / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--tiny", "--offline", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, str(script), "--tiny", "--offline", "--port", str(port),
                              "--outputs", str(outputs)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
@@ -108,3 +107,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python app.py --tiny` on a free loopback port; yields (url, outputs folder)."""
+    yield from start_server(tmp_path_factory, ROOT / "app.py")

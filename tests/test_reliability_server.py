@@ -178,3 +178,26 @@ def test_two_clients_five_jobs_each_all_finish(live_server, files) -> None:
     assert len(results) == 10
     for r in results:
         assert (isinstance(r, int) and r in (5, 7, 9)) or "queue" in str(r).lower(), r
+
+
+@pytest.fixture(scope="module")
+def oom_server(tmp_path_factory):
+    from conftest import ROOT, start_server
+
+    yield from start_server(tmp_path_factory, ROOT / "tests" / "oom_server.py")
+
+
+def test_simulated_device_oom_is_reported_and_the_server_recovers(oom_server, files) -> None:
+    """The second section of the first job hits a (simulated) CUDA OOM inside the server process."""
+    import json
+
+    url, outputs = oom_server
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(**_process(files, total_second_length=2, latent_window_size=3)[0], api_name="/process")
+    assert "out of memory" in str(err.value) and "Try:" in str(err.value)
+    failed = json.loads(next(outputs.glob("*/*/settings.json")).read_text())
+    assert failed["status"] == "failed" and "memory_plan" in failed
+    assert list(next(outputs.glob("*/*/")).glob("partial_001.mp4"))  # the finished section is kept
+    result = client.predict(**_process(files)[0], api_name="/process")  # no restart needed
+    assert count_frames(result[0]["video"]) > 1
