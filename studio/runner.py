@@ -5,7 +5,6 @@ UI, API and CLI all go through `run_job`, so a job started anywhere leaves the s
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import platform
 import sys
 import threading
@@ -31,24 +30,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
-
-
-def _is_device_oom(err: BaseException) -> bool:
-    try:
-        import torch
-
-        if isinstance(err, torch.OutOfMemoryError):
-            return True
-    except ImportError:
-        pass
-    return isinstance(err, DeviceOutOfMemory) or "out of memory" in str(err).lower()
-
-
-def _free_device() -> None:
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event | None = None,
@@ -87,22 +68,22 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
         raise
     except BaseException as err:
         settings["status"] = "failed"
-        if _is_device_oom(err) and not isinstance(err, DeviceOutOfMemory):
-            _free_device()
-            plan = ctx.record.get("memory_plan")
-            err = DeviceOutOfMemory(
-                "The device ran out of memory. "
-                + (f"Plan that failed: {plan.get('summary', plan)}. " if isinstance(plan, dict) else "")
-                + "Try: raise 'GPU memory preservation' by 2 GB, pick a smaller resolution bucket, "
-                  "or fewer frames per section; the studio keeps serving."
-            )
-            settings["message"] = str(err)
-            raise err from None
+        if "torch" in sys.modules and not isinstance(err, DeviceOutOfMemory):
+            # Model tasks report OOM through memory.oom_guard with their plan; this catches the rest.
+            from memory.oom import describe, free_device_memory, is_oom
+
+            if is_oom(err):
+                free_device_memory()
+                err = DeviceOutOfMemory(describe(None, spec.title, str(err)))
+                settings["message"] = str(err)
+                raise err from None
         settings["message"] = str(err) if isinstance(err, StudioError) else f"{type(err).__name__}: {err}"
         raise
     finally:
-        if settings["status"] != "done":
-            _free_device()
+        if settings["status"] != "done" and "torch" in sys.modules:
+            from memory.oom import free_device_memory
+
+            free_device_memory()  # what the failed or stopped job held goes back to the device
         settings.update(ctx.record)
         settings["partials"] = partials
         settings["timings"] = {"total_s": round(time.time() - started, 3), **settings.get("timings", {})}
