@@ -146,6 +146,7 @@ def _add_long_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", default="unipc", help="unipc | euler")
     p.add_argument("--teacache", action="store_true", help="TeaCache (faster drafts, changes the result)")
     p.add_argument("--preservation", type=float, default=6.0, help="GPU memory preservation in GB")
+    p.add_argument("--fp8", action="store_true", help="store transformer weights in fp8 (half the memory)")
     p.add_argument("--crf", type=int, default=16)
     p.add_argument("--out", default=None, help="copy the final mp4 here (file or folder/)")
     _common(p)
@@ -165,7 +166,7 @@ def _run_long_video(args: argparse.Namespace) -> int:
         gpu_memory_preservation=args.preservation, use_teacache=args.teacache, mp4_crf=args.crf,
         end_frame=args.end_frame, end_frame_influence=args.end_influence, mode=args.mode,
         bucket=args.bucket or defaults.get("bucket", 640), sampler=args.sampler, input_video=args.video,
-        extend_context_frames=args.context_frames)
+        extend_context_frames=args.context_frames, fp8_transformer=args.fp8)
     return run_with_console("long_video", request, env, args.out)
 
 

@@ -144,3 +144,18 @@ def test_bad_requests_name_the_field(kw, field) -> None:
     with pytest.raises(InputError) as err:
         _request(**kw)
     assert err.value.field == field
+
+
+def test_fp8_transformer_storage_runs_and_is_recorded(env: StudioEnv) -> None:
+    """fp8 weight storage (diffusers layerwise casting) through the whole job; tiny weights: noise."""
+    import torch
+
+    result = drain(run_job(SPEC, _request(total_second_length=1.0, fp8_transformer=True), env))
+    settings = json.loads((result.video.parent / "settings.json").read_text())
+    assert settings["fp8_storage"] == ["transformer"] and settings["request"]["fp8_transformer"] is True
+    assert count_frames(result.video) == 4 * 3 * 2 + 1  # round(1.0*30/12) = 2 sections
+    cached = env.models._value["transformer"]  # the family this env keeps between jobs
+    assert any(p.dtype == torch.float8_e4m3fn for p in cached.parameters())
+    full = drain(run_job(SPEC, _request(total_second_length=1.0), env))  # full precision reloads
+    assert all(p.dtype != torch.float8_e4m3fn for p in env.models._value["transformer"].parameters())
+    assert count_frames(full.video) == count_frames(result.video)

@@ -83,7 +83,8 @@ def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
                       caches={"teacache": req.use_teacache, "teacache_threshold": req.teacache_threshold})
     partial: Path | None = None
     with placed(ctx, req.preset_id, load_components, width=width, height=height, seconds=req.total_second_length,
-                preservation_gb=req.gpu_memory_preservation, window=req.latent_window_size) as job:
+                preservation_gb=req.gpu_memory_preservation, window=req.latent_window_size,
+                fp8=("transformer",) if req.fp8_transformer else ()) as job:
 
         def work(emit):
             # Runs in the pump's worker thread; the attention backend is set per call in that thread.

@@ -47,6 +47,7 @@ class LongVideoRequest:
     prompt_blend_sections: int = 0
     input_video: Any = None                 # extend mode: the video to continue
     extend_context_frames: int = 16
+    fp8_transformer: bool = False           # store transformer weights in float8 (half the bytes)
     # Filled by validation (not parameters):
     image_array: np.ndarray | None = field(default=None, repr=False)
     end_array: np.ndarray | None = field(default=None, repr=False)
@@ -79,6 +80,7 @@ class LongVideoRequest:
         self.sampler = as_choice("sampler", self.sampler, SAMPLERS)
         self.prompt_blend_sections = as_int("prompt_blend_sections", self.prompt_blend_sections, 0, 8)
         self.end_frame_influence = as_float("end_frame_influence", self.end_frame_influence, 0.0, 1.0, lo_open=True)
+        self.fp8_transformer = as_bool("fp8_transformer", self.fp8_transformer)
         self.extend_context_frames = as_int("extend_context_frames", self.extend_context_frames, 1, 256)
 
         if self.mode == "extend":

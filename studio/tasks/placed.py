@@ -25,8 +25,10 @@ class Placed:
     attention_backend: str
 
 
-def load_family(ctx: JobContext, preset_id: str, loader: Loader) -> tuple[dict[str, Any], Preset, Any]:
-    """Components on the host for the job's preset (its tiny twin under --tiny)."""
+def load_family(ctx: JobContext, preset_id: str, loader: Loader,
+                fp8: tuple[str, ...] = ()) -> tuple[dict[str, Any], Preset, Any]:
+    """Components on the host for the job's preset (its tiny twin under --tiny); the components
+    named in `fp8` store their weights in float8 (diffusers layerwise casting) and compute as usual."""
     import torch
 
     env = ctx.env
@@ -36,21 +38,32 @@ def load_family(ctx: JobContext, preset_id: str, loader: Loader) -> tuple[dict[s
     # On the CPU compute in float32 (bf16 matmuls are slow there); on CUDA use the preset's dtypes.
     dtypes = {name: (spec.dtype if device.type == "cuda" else "float32") if spec.dtype else None
               for name, spec in preset.components.items()}
-    components = env.models.get(cache_key(preset.id, paths, dtypes), lambda: loader(paths, dtypes))
-    ctx.record.update(preset=preset.id, device=str(device),
+
+    def load() -> dict[str, Any]:
+        from memory.precision import compute_dtype, enable_fp8_storage
+
+        loaded = loader(paths, dtypes)
+        for name in fp8:
+            compute = getattr(torch, dtypes[name]) if dtypes.get(name) else compute_dtype(device)
+            enable_fp8_storage(loaded[name], compute=compute)
+        return loaded
+
+    # fp8 is part of the key: a cast family is never handed to a job that asked for full precision.
+    components = env.models.get(cache_key(preset.id, paths, dtypes) + (("fp8", *fp8),), load)
+    ctx.record.update(preset=preset.id, device=str(device), fp8_storage=list(fp8),
                       weights={name: str(path) for name, path in paths.items()})
     return components, preset, device
 
 
 @contextlib.contextmanager
 def placed(ctx: JobContext, preset_id: str, loader: Loader, *, width: int, height: int, seconds: float,
-           preservation_gb: float = 6.0, window: int | None = None) -> Iterator[Placed]:
+           preservation_gb: float = 6.0, window: int | None = None, fp8: tuple[str, ...] = ()) -> Iterator[Placed]:
     from memory import apply_plan, choose_attention_backend, format_plan, make_plan, oom_guard
 
-    components, preset, device = load_family(ctx, preset_id, loader)
+    components, preset, device = load_family(ctx, preset_id, loader, fp8)
     plan = make_plan(preset.id, width, height, seconds, ctx.env.vram_gb, None,
                      gpu_memory_preservation_gb=preservation_gb, window=window,
-                     modules=components if preset.is_tiny else None)
+                     modules=components if preset.is_tiny else None, fp8=fp8)
     ctx.record["memory_plan"] = {**plan.to_dict(), "summary": format_plan(plan)}
     placement = apply_plan(plan, components, device)
     backend = choose_attention_backend()

@@ -23,7 +23,7 @@ PROCESS_PARAMS = ["input_image", "prompt", "n_prompt", "seed", "total_second_len
                   "steps", "cfg", "gs", "rs", "gpu_memory_preservation", "use_teacache", "mp4_crf",
                   "end_frame", "use_random_seed", "save_section_frames"]
 EXTRA_PARAMS = ["end_frame_influence", "mode", "bucket", "sampler", "teacache_threshold",
-                "prompt_blend_sections", "input_video", "extend_context_frames"]
+                "prompt_blend_sections", "input_video", "extend_context_frames", "fp8_transformer"]
 
 
 def _bar(step: int, total: int) -> str:
@@ -96,6 +96,8 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     use_teacache = gr.Checkbox(True, label="TeaCache (faster, slightly different result)")
                     teacache_threshold = api_field(FieldSlider(0.01, 0.5, value=0.15, step=0.01, label="TeaCache threshold"), "teacache_threshold")
                     prompt_blend_sections = api_field(FieldSlider(0, 8, value=0, step=1, label="Blend timestamped prompts over N sections"), "prompt_blend_sections")
+                    fp8_transformer = gr.Checkbox(False, label="Store transformer weights in fp8 (half the "
+                                                                "memory; slightly different result)")
                     mp4_crf = api_field(FieldSlider(0, 51, value=16, step=1, label="MP4 crf (16 default; 0 lossless, not browser-playable)"), "mp4_crf")
                     save_section_frames = gr.Checkbox(False, label="Save each section's last frame as PNG")
                 with gr.Accordion("Memory plan", open=False):
@@ -117,6 +119,7 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             "end_frame_influence": end_frame_influence, "mode": mode, "bucket": bucket, "sampler": sampler,
             "teacache_threshold": teacache_threshold, "prompt_blend_sections": prompt_blend_sections,
             "input_video": input_video, "extend_context_frames": extend_context_frames,
+            "fp8_transformer": fp8_transformer,
         }
         all_names = PROCESS_PARAMS + EXTRA_PARAMS
         all_inputs = [inputs_by_name[n] for n in all_names]
@@ -156,7 +159,8 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                        use_teacache=True, mp4_crf=16, end_frame=None, use_random_seed=False,
                        save_section_frames=False, end_frame_influence=1.0, mode="framepack",
                        bucket=int(defaults.get("bucket", 640)), sampler="unipc", teacache_threshold=0.15,
-                       prompt_blend_sections=0, input_video=None, extend_context_frames=16):
+                       prompt_blend_sections=0, input_video=None, extend_context_frames=16,
+                       fp8_transformer=False):
             yield from stream({k: v for k, v in locals().items() if k in all_names})
 
         start.click(long_video, all_inputs, [result, preview, desc, bar], api_name="long_video",
