@@ -1,7 +1,7 @@
 """Interpolation task: a video in, (n-1)*factor+1 frames out, streamed through ffmpeg.
 
 `interpolate_frames` (the documented Python function), the tab, `/interpolate` and
-`python -m studio interpolate` all run `stream_method`, so every front door gives the same frames.
+`python -m studio interpolate` all run `open_method`, so every front door gives the same frames.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from PIL import Image
+
+from studio.env import StudioEnv
 from studio.errors import InputError, JobStopped
 from studio.events import Event, Preview, Progress, Result
 from studio.tasks.base import JobContext
-from studio.env import StudioEnv
 from studio.tasks.placed import placed
 from studio.validation import as_bool, as_choice, as_float, as_int
-from PIL import Image
-
 from studio.video_io import DEFAULT_CRF, Mp4Writer, count_frames, iter_frames, probe_video
 
 METHODS = ("flow", "ldf-vfi")  # flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml)
@@ -69,15 +69,12 @@ def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = 
     """
     factor = as_int("factor", factor, MIN_FACTOR, MAX_FACTOR)
     frames = list(frames)
-    if method == "flow":  # no job folder for the weight-free method
-        from studio.interpolation.flow import interpolate_frames_flow
-
-        return interpolate_frames_flow(frames, factor)
-    env = env or StudioEnv()
-    ctx = JobContext(job_dir=Path(tempfile.mkdtemp(prefix="frame-studio-")), env=env)
+    # Sizes only feed the memory plan; the method itself validates the frames.
     h, w = frames[0].shape[:2] if frames and hasattr(frames[0], "shape") else (16, 16)
-    with open_method(method, ctx, width=w, height=h, seconds=len(frames) * factor / 30) as run:
-        return list(run(frames, factor, lambda: False))
+    with tempfile.TemporaryDirectory(prefix="frame-studio-") as scratch:
+        ctx = JobContext(job_dir=Path(scratch), env=env or StudioEnv())
+        with open_method(method, ctx, width=w, height=h, seconds=len(frames) * factor / 30) as run:
+            return list(run(frames, factor, lambda: False))
 
 
 @dataclass
