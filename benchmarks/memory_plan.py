@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memory.budget import gb  # noqa: E402
-from memory.plan import load_preset, make_plan  # noqa: E402
+from studio.planning import plan_for  # noqa: E402
+from studio.presets import load_presets  # noqa: E402
 
 VRAMS = (6, 8, 12, 24)
 
@@ -28,16 +29,15 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=640)
     parser.add_argument("--preservation", type=float, default=6.0, help="gpu_memory_preservation GB (default 6)")
     args = parser.parse_args()
-    for path in sorted((ROOT / "presets").glob("*.toml")):
-        preset = load_preset(path.stem)
-        seconds = args.seconds if args.seconds is not None else float((preset.get("defaults") or {}).get("seconds", 5))
-        print(f"== {path.stem} ({preset.get('title', '') or 'tiny of ' + str(preset.get('tiny_of'))})")
-        plans = {v: make_plan(path.stem, args.width, args.height, seconds, vram_gb=v, ram_gb=args.ram,
-                              gpu_memory_preservation_gb=args.preservation) for v in VRAMS}
+    for preset in load_presets().values():
+        if preset.is_tiny or not preset.components:
+            continue  # tiny twins are planned from their built modules; weight-free methods need none
+        seconds = args.seconds if args.seconds is not None else float(preset.defaults.get("seconds", 5))
+        print(f"== {preset.id} ({preset.title})")
+        plans = {v: plan_for(preset, args.width, args.height, seconds, vram_gb=v, ram_gb=args.ram,
+                             gpu_memory_preservation_gb=args.preservation) for v in VRAMS}
         first = plans[VRAMS[0]]
         weights = [c for c in first.components.values() if c.bytes]
-        if not weights:
-            print("   no weights" + (f" ({first.notes[0]})" if preset.get("tiny_of") else ""))
         for c in weights:
             extra = f", {c.file_bytes / 1e9:.2f} GB on disk" if c.file_bytes else ""
             print(f"   {c.name:15} {c.cls:40} {c.params:>15,d} params {c.dtype:9} {c.bytes:>15,d} B "

@@ -29,7 +29,7 @@ from torch import nn
 
 from memory.placement import Placement
 from memory.plan import ComponentPlan, MemoryPlan
-from studio.errors import DeviceOutOfMemory
+from core.errors import DeviceOutOfMemory
 
 _GROUP_HOOK = "group_offloading"
 _TRACKER_HOOK = "layer_execution_tracker"
@@ -354,7 +354,7 @@ def apply_plan(plan: MemoryPlan, components: dict[str, nn.Module], device: torch
             disk = offload_dir if (offload_dir and cp.host != "ram") else None
             groups[name] = stream_component(module, name, cp, device, counter, disk, cp.pinned_bytes)
             hooked.add(name)
-        if plan.vae_tiling and cp.cls == "AutoencoderKLHunyuanVideo":
+        if plan.vae_tiling and name == plan.vae_tiling_component:
             # Tile sizes the plan's decode estimate assumed; callers still switch tiling on per decode.
             use = module.use_tiling
             module.enable_tiling(**plan.vae_tiling)

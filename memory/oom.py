@@ -14,7 +14,7 @@ import torch
 
 from memory.budget import gb
 from memory.plan import MemoryPlan
-from studio.errors import DeviceOutOfMemory
+from core.errors import DeviceOutOfMemory
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -46,8 +46,7 @@ def suggestion(plan: MemoryPlan | None) -> str:
     for cp in resident:
         tips.append(f"stream {cp.name} block by block (plan with a smaller --vram than the card has)")
         break
-    if plan.family == "framepack" and plan.width * plan.height > 544 * 704:
-        tips.append("use a smaller bucket (e.g. 544x704): fewer tokens per step")
+    tips += plan.size_tips
     if plan.vae_tiling and plan.vae_tiling["tile_sample_min_height"] > 128:
         tips.append("decode with smaller VAE tiles (128 px)")
     tips.append("close other programs that use the GPU")

@@ -19,45 +19,25 @@ Policies (DESIGN §2):
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from torch import nn
 
+from core.errors import InputError
 from memory import activations as act
 from memory.budget import GIB, default_pinned_cap, gb, probe_device, probe_host, to_bytes
+from memory.profile import JobShape, MemoryProfile
 from memory.sizes import ComponentSize, component_size, itemsize, dtype_of, module_size
-
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 # Host memory of the process itself: measured 0.52 GiB RSS after importing torch 2.13 (CPU build),
 # diffusers, transformers and gradio. CUDA builds add the CUDA runtime, cuBLAS/cuDNN and the
 # context's host side: ~1 GiB is assumed (not measurable on this CPU-only machine).
 PROCESS_BASE_BYTES = int(0.55 * GIB)
 CUDA_HOST_BYTES = 1 * GIB
-# FramePack: history latents are fp32, the video is a preallocated uint8 buffer
-# (models/framepack/pipeline.py), a decoded section arrives on the host as fp32.
-VAE_TILES_PX = (256, 192, 128)
 # Host RAM the planner leaves unused when it sizes the in-RAM part of a streamed model: allocator
 # fragmentation, Python objects, the page cache of files being written. Not part of the peak.
 HOST_SLACK_BYTES = GIB // 2
-
-# Which components each phase of a family needs at once (models/<family> enters these phases).
-FAMILY_PHASES: dict[str, dict[str, tuple[str, ...]]] = {
-    "framepack": {
-        "encode": ("text_encoder", "text_encoder_2", "image_encoder", "vae"),
-        "denoise": ("transformer",),
-        "decode": ("vae",),
-    },
-    "ldf_vfi": {
-        "encode": ("cond_vae",),
-        "denoise": ("transformer",),
-        "decode": ("cond_vae",),
-    },
-}
-HOT_PHASE = "denoise"  # runs every step: its component gets the resident budget first
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -133,8 +113,11 @@ class MemoryPlan:
     peak_ram_bytes: int
     sections: int = 1
     frames: int = 0
-    vae_tiling: dict[str, int] | None = None
+    vae_tiling: dict[str, int] | None = None  # the tiled component's enable_tiling(**) arguments
+    vae_tiling_component: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    size_tips: list[str] = field(default_factory=list)  # the family's advice for a frame this large
     suggestion: str = ""
 
     @property
@@ -176,31 +159,31 @@ class MemoryPlan:
             "phases": {n: p.to_dict() for n, p in self.phases.items()},
             "activations": {n: a.to_dict() for n, a in self.activations.items()},
             "host_terms": dict(self.host_terms), "vae_tiling": self.vae_tiling,
+            "vae_tiling_component": self.vae_tiling_component, "options": dict(self.options),
             "notes": list(self.notes), "suggestion": self.suggestion,
             "units": "GB = GiB (2**30 bytes)",
         }
 
 
-# ------------------------------------------------------------------------------------------ presets
+# ------------------------------------------------------------------------------------------ sizes
 
 
-def load_preset(preset: str | dict, presets_dir: Path = PRESETS_DIR) -> dict:
-    """presets/<id>.toml as a dict; a tiny preset keeps its own `tiny_of` and no components."""
-    if isinstance(preset, dict):
-        return preset
-    path = presets_dir / f"{preset}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in presets_dir.glob("*.toml")))
-        from studio.errors import InputError
-
-        raise InputError("preset", f"unknown preset {preset!r}", f"choose one of: {known}")
-    data = tomllib.loads(path.read_text())
-    data.setdefault("id", preset)
-    return data
-
-
-def framepack_sections(seconds: float, window: int = 9, fps: int = 30) -> int:
-    return int(max(round(seconds * fps / (window * 4)), 1))
+def component_sizes(components: Mapping[str, Any], dtype_override: str | None = None,
+                    configs_dir: Any = None) -> dict[str, ComponentSize]:
+    """Exact sizes per component. A value is a live `nn.Module` (a tiny kit's, a loaded model) or a
+    preset component table (`repo`, `subfolder`, `class`, `dtype`) whose real config is built on
+    `meta`. `dtype_override` replaces the dtype of components that have one (float32 on a CPU run)."""
+    out: dict[str, ComponentSize] = {}
+    for name, spec in components.items():
+        if isinstance(spec, nn.Module):
+            out[name] = module_size(name, spec, source="live module")
+            continue
+        if not isinstance(spec, Mapping):
+            continue  # tokenizers and processors handed over as objects: no weights
+        dtype = dtype_override if (dtype_override and spec.get("dtype")) else spec.get("dtype")
+        out[name] = component_size(name, spec.get("class", ""), spec["repo"], spec.get("subfolder", ""),
+                                   dtype, root=configs_dir)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ planning
@@ -233,83 +216,28 @@ def _phase_min_need(c: _Comp, prefetch: int) -> int:
     return c.size.bytes
 
 
-def _activation_for(name: str, size: ComponentSize, phase: str, family: str, width: int, height: int,
-                    window: int, vae_tile: int | None, frames_per_pass: int) -> act.ActivationEstimate:
-    cfg, s = size.config, itemsize(dtype_of(size.dtype))
-    cls = size.cls
-    if cls == "HunyuanVideoFramepackTransformer3DModel":
-        return act.framepack_transformer_activation(cfg, width, height, s, window=window)
-    if cls == "WanTransformer3DModel":
-        tokens = act.wan_tokens(width, height, frames_per_pass, tuple(cfg.get("patch_size", (1, 2, 2))))
-        return act.wan_dit_activation(tokens, 0, cfg["num_attention_heads"] * cfg["attention_head_dim"],
-                                      cfg["ffn_dim"], s, head_dim=cfg["attention_head_dim"],
-                                      what=f"Wan transformer, {tokens} tokens")
-    if cls == "AutoencoderKLHunyuanVideo":
-        if phase == "encode":
-            return act.hunyuan_vae_encode_activation(cfg, width, height, 1, s)
-        tiling = act.VaeTiling(vae_tile, vae_tile * 3 // 4) if vae_tile else None
-        return act.hunyuan_vae_decode_activation(cfg, width, height, 2 * window + 1, s, tiling, output_fp32=True)
-    if cls == "LlamaModel":
-        return act.text_encoder_activation(cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"],
-                                           95 + act.MAX_TEXT_TOKENS, s, what="Llama text encoder (351 tokens)")
-    if cls == "CLIPTextModel":
-        return act.text_encoder_activation(cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"],
-                                           77, s, keep_hidden_states=False, what="CLIP text encoder (77 tokens)")
-    if cls == "SiglipVisionModel":
-        tokens = (cfg.get("image_size", 384) // cfg.get("patch_size", 14)) ** 2
-        return act.vision_encoder_activation(cfg["hidden_size"], cfg["intermediate_size"], tokens, s,
-                                             what=f"SigLIP image encoder ({tokens} tokens)")
-    if cls == "WanCondVAE":
-        # No diffusers class: the HunyuanVideo conv ledger with Wan-VAE widths, 256 px tiles,
-        # one latent frame (+ causal cache) at a time. An approximation, not checked.
-        wan_like = {"block_out_channels": [96, 192, 384, 384], "layers_per_block": 2,
-                    "spatial_compression_ratio": 8, "temporal_compression_ratio": 4}
-        peak, where = act.hunyuan_vae_decoder_peak(wan_like, 2, min(32, height // 8), min(32, width // 8), 4)
-        return act.ActivationEstimate("conditional Wan VAE (approximation)", peak, {"decoder_call": peak},
-                                      f"HunyuanVideo decoder ledger with Wan VAE widths, peak at {where}")
-    return act.generic_activation(size.bytes, f"{name} ({cls})")
+def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int, height: int,
+              seconds: float | None = None, vram_gb: float | None = None, ram_gb: float | None = None,
+              gpu_memory_preservation_gb: float = 6.0, *, frames: int | None = None, reserve_gb: float = 1.0,
+              pinned_cap_gb: float | None = None, window: int | None = None, blocks_per_group: int = 1,
+              prefetch: int = 1, fp8: tuple[str, ...] = (), options: Mapping[str, Any] | None = None,
+              label: str = "", notes: tuple[str, ...] = (), configs_dir: Any = None) -> MemoryPlan:
+    """Plan one job of a family described by `profile`.
 
-
-def _sizes(preset: dict, modules: dict[str, nn.Module] | None, configs_dir: Path | None,
-           dtype_override: str | None = None) -> dict[str, ComponentSize]:
-    out: dict[str, ComponentSize] = {}
-    if modules:
-        for name, module in modules.items():
-            if isinstance(module, nn.Module):
-                out[name] = module_size(name, module, source="live module")
-        return out
-    for name, spec in (preset.get("components") or {}).items():
-        dtype = dtype_override if (dtype_override and spec.get("dtype")) else spec.get("dtype")
-        out[name] = component_size(name, spec.get("class", ""), spec["repo"], spec.get("subfolder", ""),
-                                   dtype, root=configs_dir)
-    return out
-
-
-def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_gb: float | None,
-              ram_gb: float | None, gpu_memory_preservation_gb: float = 6.0, *, reserve_gb: float = 1.0,
-              pinned_cap_gb: float | None = None, window: int | None = None,
-              modules: dict[str, nn.Module] | None = None, configs_dir: Path | None = None,
-              blocks_per_group: int = 1, prefetch: int = 1, fp8: tuple[str, ...] = ()) -> MemoryPlan:
-    """Plan one job. `vram_gb=None` probes CUDA (or plans a host-only run without CUDA);
-    `ram_gb=None` probes available RAM. `modules` (live components, e.g. a tiny kit's) replace the
-    stored configs as the source of sizes. `fp8` names components stored in fp8 (layerwise casting)."""
-    data = load_preset(preset)
-    family = data.get("family", "")
-    preset_id = data.get("id", str(preset))
-    notes: list[str] = []
-    if data.get("tiny_of"):  # a tiny twin plans like its parent family (same phases)
-        family = load_preset(data["tiny_of"]).get("family", family)
-    if data.get("tiny_of") and not modules:
-        notes.append(f"tiny preset of {data['tiny_of']!r}: pass the built modules for exact sizes; "
-                     "planned as if every component were empty")
-    defaults = {**(data.get("defaults") or {})}
-    window = int(window or defaults.get("latent_window_size", 9))
+    `components`: see `component_sizes`. `vram_gb=None` probes CUDA (or plans a host-only run
+    without CUDA); `ram_gb=None` probes available RAM. Give the length as `seconds` or `frames`.
+    `fp8` names components stored in fp8 (layerwise casting); `options` are the family's memory
+    options (passed to its shape and activation functions)."""
+    notes_out = list(notes)
     width, height = int(width) // 16 * 16, int(height) // 16 * 16
-    if width < 16 or height < 16 or seconds <= 0:
-        from studio.errors import InputError
-
-        raise InputError("size", f"{width}x{height}, {seconds} s cannot be planned",
+    if width < 16 or height < 16 or (frames is None and (seconds is None or seconds <= 0)) or \
+            (frames is not None and frames < 1):
+        raise InputError("size", f"{width}x{height}, {seconds} s / {frames} frames cannot be planned",
                          "use at least 16x16 pixels and a positive length")
+    shape = profile.shape(width=width, height=height, seconds=seconds, frames=frames, window=window,
+                          options=dict(options or {}))
+    if seconds is None:
+        seconds = (shape.frames - 1) / profile.fps
 
     device = probe_device(vram_gb)
     host = probe_host(ram_gb)
@@ -320,51 +248,77 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
         prefetch = 0
 
     # On a CPU run the weights are loaded in float32 (studio/tasks does; memory.precision says why).
-    sizes = _sizes(data, modules, configs_dir, "float32" if device.kind == "cpu" else None)
+    sizes = component_sizes(components, "float32" if device.kind == "cpu" else None, configs_dir)
     for name in fp8:
-        if name in sizes and sizes[name].config and not modules:
+        if name in sizes and sizes[name].config and not isinstance(components.get(name), nn.Module):
             from memory.precision import fp8_component_size
 
             sizes[name] = fp8_component_size(sizes[name])
-            notes.append(f"{name}: weights stored in fp8, computed in {sizes[name].dtype.split('+')[0]}")
-    phase_map = {k: tuple(n for n in v if n in sizes) for k, v in FAMILY_PHASES.get(family, {}).items()}
-    if not phase_map:
+            notes_out.append(f"{name}: weights stored in fp8, computed in {sizes[name].dtype.split('+')[0]}")
+    phase_map = profile.phase_map(set(sizes))
+    if not any(phase_map.values()):
         phase_map = {name: (name,) for name in sizes}
     comps: dict[str, _Comp] = {}
     for name, size in sizes.items():
         phases = tuple(p for p, names in phase_map.items() if name in names)
-        # SigLIP/CLIP keep their layers below a wrapper (no top-level ModuleList): loaded whole.
+        # Components that keep their layers below a wrapper (no top-level ModuleList): loaded whole.
         comps[name] = _Comp(size, phases, streamable=bool(size.block_lists))
-
-    # --- video bookkeeping (FramePack sections; others: seconds of output at 30 fps)
-    if family == "framepack":
-        sections = framepack_sections(seconds, window)
-        frames = sections * window * 4 + 1
-        latent_frames = 1 + 2 + 16 + sections * window + 1
-    else:
-        sections = 1
-        frames = int(round(seconds * 30)) + 1
-        latent_frames = (frames - 1) // 4 + 1
-    frames_per_pass = int(defaults.get("window_frames", 60))
 
     # --- activations per phase (components of a phase run one after another: max)
     def phase_activation(phase: str, tile: int | None) -> act.ActivationEstimate:
         best = act.ActivationEstimate(f"{phase}: nothing", 0)
         for name in phase_map.get(phase, ()):
-            if sizes[name].bytes == 0 and not sizes[name].config:
+            size = sizes[name]
+            if size.bytes == 0 and not size.config:
                 continue
-            est = _activation_for(name, sizes[name], phase, family, width, height, window, tile, frames_per_pass)
+            estimate = profile.activations.get(size.cls)
+            s = itemsize(dtype_of(size.dtype))
+            est = (estimate(size, shape, phase, tile, s) if estimate is not None
+                   else act.generic_activation(size.bytes, f"{name} ({size.cls})"))
             if est.bytes > best.bytes:
                 best = est
         return best
 
-    has_decode_vae = any(sizes[n].cls == "AutoencoderKLHunyuanVideo" for n in phase_map.get("decode", ()))
-    hot = [n for n in phase_map.get(HOT_PHASE, ()) if sizes[n].bytes > 0]
+    tiling = profile.vae_tiling
+    decode_names = phase_map.get(tiling.phase, ()) if tiling else ()
+    tiled = tiling is not None and tiling.component in decode_names
+    tiles: tuple[int | None, ...] = tiling.tiles_px if tiled else (None,)
+    hot = [n for n in phase_map.get(profile.hot_phase, ()) if sizes[n].bytes > 0]
     hot_name = hot[0] if hot else None
 
+    def make(**kw: Any) -> MemoryPlan:
+        tile = kw.pop("tile")
+        plan = MemoryPlan(preset=label, family=profile.name, width=width, height=height, seconds=float(seconds),
+                          device=device.kind, ram_bytes=host.available_bytes, pinned_cap_bytes=pinned_cap,
+                          sections=shape.sections, frames=shape.frames,
+                          vae_tiling=tiling.settings(tile) if (tiled and tile) else None,
+                          vae_tiling_component=tiling.component if tiled else None,
+                          options=dict(shape.options), notes=notes_out, **kw)
+        _explain(plan, hot_name, profile)
+        return plan
+
+    host_terms = {"process": PROCESS_BASE_BYTES + (CUDA_HOST_BYTES if device.kind != "cpu" else 0),
+                  **profile.host_terms(shape)}
+    ram_data = sum(host_terms.values())
+
     if device.kind == "cpu":
-        return _host_only_plan(preset_id, family, width, height, seconds, device, host, comps, phase_map,
-                               phase_activation, sections, frames, latent_frames, notes)
+        # No CUDA and no --vram: the model runs on the host; every weight is read every step.
+        cplans = {name: ComponentPlan(name=name, cls=c.size.cls, dtype=c.size.dtype, params=c.size.params,
+                                      bytes=c.size.bytes, phases=c.phases,
+                                      placement="host" if c.size.bytes else "none", blocks=len(c.groups),
+                                      host="ram", host_ram_bytes=c.size.bytes, file_bytes=c.size.file_bytes,
+                                      source=c.size.source)
+                  for name, c in comps.items()}
+        weights = sum(cp.bytes for cp in cplans.values())
+        tile = tiles[0]
+        activations = {p: phase_activation(p, tile) for p in phase_map}
+        phases = {p: PhasePlan(p, names, 0, 0, 0, ram_data + weights + activations[p].bytes)
+                  for p, names in phase_map.items()}
+        notes_out.append("no CUDA device and no --vram: planned as a CPU run (float32 weights and activations in RAM)")
+        return make(vram_bytes=0, preservation_bytes=0, reserve_bytes=0, components=cplans, phases=phases,
+                    activations=activations, host_terms=host_terms, peak_vram_bytes=0,
+                    peak_ram_bytes=max((pp.host_bytes for pp in phases.values()), default=ram_data + weights),
+                    tile=tile)
 
     # --- device planning
     V = device.free_bytes
@@ -380,15 +334,15 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
         return total + phase_activation(phase, tile).bytes + reserve
 
     all_bytes = sum(s.bytes for s in sizes.values())
-    max_act = max((phase_activation(p, VAE_TILES_PX[0]).bytes for p in phase_map), default=0)
+    max_act = max((phase_activation(p, tiles[0]).bytes for p in phase_map), default=0)
 
     placement: dict[str, str] = {}
     resident_blocks = 0
-    tiles: tuple[int | None, ...] = VAE_TILES_PX if has_decode_vae else (None,)
     tile = tiles[0]
+    resident_total = 0
     if all_bytes + max_act + reserve <= V:
         placement = {n: "resident" for n in comps}
-        notes.append("everything fits: all components resident (like FramePack's high-VRAM mode)")
+        notes_out.append("everything fits: all components resident (like FramePack's high-VRAM mode)")
     else:
         hot_bytes = sizes[hot_name].bytes if hot_name else 0
 
@@ -403,8 +357,9 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
             placement[hot_name] = "streamed"
             # VAE tile: the largest one whose decode phase needs no more than the other phases
             # (so it costs no resident blocks); the smallest one if none does.
-            others = max([preservation] + [need(p, None, set()) for p in phase_map if p != "decode"])
-            tile = next((t for t in tiles if need("decode", t, set()) <= others), tiles[-1])
+            decode = tiling.phase if tiled else None
+            others = max([preservation] + [need(p, None, set()) for p in phase_map if p != decode])
+            tile = next((t for t in tiles if decode is None or need(decode, t, set()) <= others), tiles[-1])
             keep_free = max([preservation] + [need(p, tile, set()) for p in phase_map])
             budget = V - keep_free
             used = 0
@@ -418,10 +373,8 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
             if resident_blocks == len(comps[hot_name].groups) and hot_fits_whole(tile):
                 placement[hot_name] = "resident"
                 resident_total = hot_bytes
-        else:
-            if hot_name:
-                placement[hot_name] = "phase"
-            resident_total = 0
+        elif hot_name:
+            placement[hot_name] = "phase"
         # Once-used components: loaded whole when that still fits next to what is resident, else
         # streamed block by block (if they have blocks).
         whole: set[str] = set()
@@ -466,46 +419,30 @@ def make_plan(preset: str | dict, width: int, height: int, seconds: float, vram_
         phase_plans[p] = PhasePlan(p, names, weights, activations[p].bytes, reserve, 0)
 
     # --- host side
-    host_terms, ram_data = _host_data(family, width, height, frames, latent_frames, window, device.kind)
     _plan_host(cplans, comps, phase_plans, phase_map, host.available_bytes, pinned_cap, ram_data, hot_name,
-               prefetch)
+               profile.hot_phase, prefetch)
 
-    peak_vram = max((pp.device_bytes for pp in phase_plans.values()), default=reserve)
-    peak_ram = max((pp.host_bytes for pp in phase_plans.values()), default=ram_data)
-    plan = MemoryPlan(preset=preset_id, family=family, width=width, height=height, seconds=float(seconds),
-                      device=device.kind, vram_bytes=V, ram_bytes=host.available_bytes,
-                      preservation_bytes=preservation, reserve_bytes=reserve, pinned_cap_bytes=pinned_cap,
-                      components=cplans, phases=phase_plans, activations=activations, host_terms=host_terms,
-                      peak_vram_bytes=peak_vram, peak_ram_bytes=peak_ram, sections=sections, frames=frames,
-                      vae_tiling=act.VaeTiling(tile, tile * 3 // 4).to_dict() if tile else None, notes=notes)
-    _explain(plan, hot_name)
-    return plan
-
-
-def _host_data(family: str, width: int, height: int, frames: int, latent_frames: int, window: int,
-               device_kind: str) -> tuple[dict[str, int], int]:
-    terms = {"process": PROCESS_BASE_BYTES + (CUDA_HOST_BYTES if device_kind != "cpu" else 0)}
-    if family == "framepack":
-        terms["video_uint8"] = frames * height * width * 3
-        terms["history_latents_fp32"] = 16 * latent_frames * (height // 8) * (width // 8) * 4
-        terms["decoded_section_fp32"] = 3 * ((2 * window) * 4 + 1) * height * width * 4
-    else:
-        terms["video_uint8"] = frames * height * width * 3
-    return terms, sum(terms.values())
+    return make(vram_bytes=V, preservation_bytes=preservation, reserve_bytes=reserve, components=cplans,
+                phases=phase_plans, activations=activations, host_terms=host_terms,
+                peak_vram_bytes=max((pp.device_bytes for pp in phase_plans.values()), default=reserve),
+                peak_ram_bytes=max((pp.host_bytes for pp in phase_plans.values()), default=ram_data), tile=tile)
 
 
 def _plan_host(cplans: dict[str, ComponentPlan], comps: dict[str, _Comp], phases: dict[str, PhasePlan],
                phase_map: dict[str, tuple[str, ...]], ram_cap: int, pinned_cap: int, ram_data: int,
-               hot_name: str | None, prefetch: int) -> None:
+               hot_name: str | None, hot_phase: str, prefetch: int) -> None:
     """Decide what stays in RAM, what is re-read from disk, and fill each phase's host peak.
 
     Weights are memory-mapped (safetensors), so a component costs host RAM only while its bytes are
-    being read (its phase) or when we choose to keep it (hot components: read every step)."""
-    # Components on the device for the whole job or used once: disk (mmap), read during their phase.
+    being read (its phase) or when we choose to keep it (hot components: read every step). Phases
+    that run before the hot phase starts (encoding) are over before the hot component is first
+    read, so what the plan keeps of it in RAM does not count against them: the hot component gets
+    all the RAM the phases that run alongside it leave."""
     for cp in cplans.values():
         cp.host = "disk"
-    # Working set of a disk component while its phase runs: what is being moved to the device.
+
     def working_set(cp: ComponentPlan) -> int:
+        """What a disk-backed component has in RAM while its phase runs (what moves to the device)."""
         if cp.placement == "streamed":
             c = comps[cp.name]
             blocks = [b for _, b in c.groups][cp.blocks_resident:]
@@ -513,6 +450,10 @@ def _plan_host(cplans: dict[str, ComponentPlan], comps: dict[str, _Comp], phases
         if cp.placement == "phase":
             return cp.bytes
         return 0
+
+    order = list(phase_map)
+    first_hot = order.index(hot_phase) if hot_phase in order else len(order)
+    alongside = [p for i, p in enumerate(order) if i >= first_hot]  # phases while the hot one is kept
 
     # Repeatedly used, not resident: the VAE (every section) and the hot component (every step).
     repeated = [n for n, cp in cplans.items() if cp.placement in ("phase", "streamed")
@@ -525,59 +466,37 @@ def _plan_host(cplans: dict[str, ComponentPlan], comps: dict[str, _Comp], phases
         cp = cplans[name]
         cp.host, cp.host_ram_bytes = "ram", cp.bytes
         fixed += cp.bytes
+    hot_kept = 0
     if hot_name and cplans[hot_name].placement == "streamed":
         cp = cplans[hot_name]
         streamed = cp.bytes - cp.resident_bytes
-        other_ws = max((sum(working_set(cplans[n]) for n in names if cplans[n].host == "disk")
-                        for p, names in phase_map.items() if p != HOT_PHASE), default=0)
-        window = working_set(cp)
-        room = ram_cap - HOST_SLACK_BYTES - fixed - max(other_ws, window)
-        keep = max(0, min(streamed, room))
+        other_ws = max((sum(working_set(cplans[n]) for n in phase_map[p] if cplans[n].host == "disk")
+                        for p in alongside if p != hot_phase), default=0)
+        room = ram_cap - HOST_SLACK_BYTES - fixed - other_ws
+        # All of it when it fits (its blocks then move from RAM, no staging); otherwise all but the
+        # room the part read from disk needs while it passes through RAM.
+        keep = streamed if streamed <= room else max(0, room - working_set(cp))
         if keep >= streamed:
             cp.host, cp.host_ram_bytes = "ram", streamed
         else:
             cp.host, cp.host_ram_bytes = ("ram+disk" if keep > 0 else "disk"), keep
             cp.disk_read_per_pass = streamed - keep
         cp.pinned_bytes = min(cp.host_ram_bytes, pinned_cap)
+        hot_kept = cp.host_ram_bytes
     elif hot_name and cplans[hot_name].placement == "phase":
         cp = cplans[hot_name]
         cp.host, cp.host_ram_bytes = "ram", cp.bytes
-    kept = sum(cp.host_ram_bytes for cp in cplans.values())
+        hot_kept = cp.bytes
+    kept = sum(cp.host_ram_bytes for cp in cplans.values()) - hot_kept
     for p, names in phase_map.items():
         ws = sum(working_set(cplans[n]) for n in names if cplans[n].host != "ram")
-        phases[p].host_bytes = ram_data + kept + ws
+        phases[p].host_bytes = ram_data + kept + (hot_kept if p in alongside else 0) + ws
 
 
-def _host_only_plan(preset_id, family, width, height, seconds, device, host, comps, phase_map,
-                    phase_activation, sections, frames, latent_frames, notes) -> MemoryPlan:
-    """No CUDA and no --vram: the model runs on the host; every weight is read every step."""
-    cplans = {}
-    for name, c in comps.items():
-        s = c.size
-        cplans[name] = ComponentPlan(name=name, cls=s.cls, dtype=s.dtype, params=s.params, bytes=s.bytes,
-                                     phases=c.phases, placement="host" if s.bytes else "none",
-                                     blocks=len(c.groups), host="ram", host_ram_bytes=s.bytes,
-                                     file_bytes=s.file_bytes, source=s.source)
-    host_terms, ram_data = _host_data(family, width, height, frames, latent_frames, 9, "cpu")
-    weights = sum(cp.bytes for cp in cplans.values())
-    tile = VAE_TILES_PX[0] if any(c.size.cls == "AutoencoderKLHunyuanVideo" for c in comps.values()) else None
-    activations = {p: phase_activation(p, tile) for p in phase_map}
-    phases = {p: PhasePlan(p, names, 0, 0, 0, ram_data + weights + activations[p].bytes)
-              for p, names in phase_map.items()}
-    notes.append("no CUDA device and no --vram: planned as a CPU run (float32 weights and activations in RAM)")
-    peak_ram = max((pp.host_bytes for pp in phases.values()), default=ram_data + weights)
-    plan = MemoryPlan(preset=preset_id, family=family, width=width, height=height, seconds=float(seconds),
-                      device="cpu", vram_bytes=0, ram_bytes=host.available_bytes, preservation_bytes=0,
-                      reserve_bytes=0, pinned_cap_bytes=0, components=cplans, phases=phases,
-                      activations=activations, host_terms=host_terms, peak_vram_bytes=0, peak_ram_bytes=peak_ram,
-                      sections=sections, frames=frames, notes=notes,
-                      vae_tiling=act.VaeTiling(tile, tile * 3 // 4).to_dict() if tile else None)
-    _explain(plan, None)
-    return plan
-
-
-def _explain(plan: MemoryPlan, hot_name: str | None) -> None:
+def _explain(plan: MemoryPlan, hot_name: str | None, profile: MemoryProfile) -> None:
     hot = plan.components.get(hot_name) if hot_name else None
+    if profile.large_pixels and plan.width * plan.height > profile.large_pixels:
+        plan.size_tips = list(profile.tips)
     if hot and hot.disk_read_per_pass:
         secs = hot.disk_read_per_pass / (2 * 10**9)
         plan.notes.append(f"{hot.name}: {gb(hot.disk_read_per_pass):.1f} GB re-read from disk every step "
@@ -585,8 +504,7 @@ def _explain(plan: MemoryPlan, hot_name: str | None) -> None:
     if not plan.fits_vram:
         worst = max(plan.phases.values(), key=lambda p: p.device_bytes)
         tips = []
-        if plan.family == "framepack" and plan.width * plan.height > 544 * 704:
-            tips.append("pick a smaller bucket (e.g. 544x704 or 480x832 -> fewer tokens)")
+        tips += plan.size_tips
         if hot and hot.placement == "streamed" and hot.blocks_resident:
             tips.append("raise gpu_memory_preservation to keep fewer blocks resident")
         if hot and hot.placement == "resident":
@@ -599,7 +517,7 @@ def _explain(plan: MemoryPlan, hot_name: str | None) -> None:
         if plan.device == "cpu" and weights > plan.ram_bytes // 2:
             tip = "run on a CUDA GPU (plan with --vram GB) so weights stream from disk instead of living in RAM"
         else:
-            tip = "shorten the video (its uint8 frame buffer grows with length) or free RAM"
+            tip = "shorten the video (its frame buffer grows with length) or free RAM"
         plan.suggestion = (f"needs {gb(plan.peak_ram_bytes):.2f} GB of RAM but {gb(plan.ram_bytes):.2f} GB are "
                            f"available: {tip}")
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.dtypes import itemsize, parse_dtype
+
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "presets" / "configs"
 
 # Classes with no weights (tokenizers, processors): planned as 0 bytes.
@@ -30,21 +32,8 @@ _TRANSFORMERS_CLASSES = {"LlamaModel", "CLIPTextModel", "SiglipVisionModel", "CL
 
 
 def dtype_of(name: str | torch.dtype | None, default: torch.dtype = torch.float32) -> torch.dtype:
-    """"bfloat16" -> torch.bfloat16. A mixed label such as "bfloat16+float8_e4m3fn" (fp8 storage)
-    gives the first, widest one: the dtype layers compute in."""
-    if name is None:
-        return default
-    if isinstance(name, torch.dtype):
-        return name
-    name = sorted(str(name).split("+"), key=lambda n: -itemsize(getattr(torch, n, torch.float32)))[0]
-    dtype = getattr(torch, str(name).removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r}")
-    return dtype
-
-
-def itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype, device="meta").element_size()
+    """A preset/config dtype name as a torch dtype (`core.dtypes.parse_dtype`, float32 when unset)."""
+    return parse_dtype(name, default)
 
 
 @dataclass(frozen=True)

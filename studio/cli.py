@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from studio.env import StudioEnv
-from studio.errors import JobStopped, StudioError
+from core.errors import JobStopped, StudioError
 from studio.events import PartialVideo, Preview, Progress, Result
+from studio.fields import add_cli_arguments, request_kwargs_from_cli
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -93,19 +94,13 @@ def run_with_console(spec_name: str, request: Any, env: StudioEnv, out: str | No
     return 0
 
 
-# --- interpolate -----------------------------------------------------------------------------
+# --- task subcommands: flags generated from the request's declarations ----------------------
 
 def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    from studio.tasks.interpolate import InterpolateRequest
+
     p = sub.add_parser("interpolate", help="2x–16x frame interpolation (same as /interpolate)")
-    p.add_argument("video", help="input video file")
-    p.add_argument("--factor", type=int, default=2, help="2..16 output frames per input frame interval")
-    p.add_argument("--method", default="flow", help="flow (weight-free, default) | ldf-vfi (diffusion model)")
-    p.add_argument("--seed", type=int, default=0, help="ldf-vfi only")
-    p.add_argument("--steps", type=int, default=None, help="ldf-vfi only (default 16)")
-    p.add_argument("--shift", type=float, default=None, help="ldf-vfi only (default 8)")
-    p.add_argument("--keep-fps", action="store_true", help="keep the input fps (slow motion) instead of the duration")
-    p.add_argument("--side-by-side", action="store_true", help="also write side_by_side.mp4")
-    p.add_argument("--crf", type=int, default=16, help="x264 quality; 0 = lossless RGB (not browser-playable)")
+    add_cli_arguments(p, InterpolateRequest, skip=("output_format",))
     p.add_argument("--out", default=None, help="OUT.mp4, or FOLDER/ for numbered PNG frames")
     _common(p)
     p.set_defaults(handler=_run_interpolate)
@@ -114,40 +109,18 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
 def _run_interpolate(args: argparse.Namespace) -> int:
     from studio.tasks.interpolate import InterpolateRequest
 
+    env = _env(args)
+    values = request_kwargs_from_cli(args, InterpolateRequest)  # steps/shift None: the preset decides
     png = args.out is not None and (args.out.endswith(("/", os.sep)) or Path(args.out).is_dir())
-    request = InterpolateRequest(video=args.video, factor=args.factor, method=args.method,
-                                 keep_duration=not args.keep_fps, side_by_side=args.side_by_side,
-                                 mp4_crf=args.crf, output_format="png" if png else "mp4", seed=args.seed,
-                                 steps=args.steps, shift=args.shift)
-    return run_with_console("interpolate", request, _env(args), args.out)
+    values["output_format"] = "png" if png else "mp4"
+    return run_with_console("interpolate", InterpolateRequest(**values), env, args.out)
 
-
-# --- long video ------------------------------------------------------------------------------
 
 def _add_long_video(sub: argparse._SubParsersAction) -> None:
+    from studio.tasks.long_video_request import LongVideoRequest
+
     p = sub.add_parser("long-video", help="FramePack long video (same as /long_video)")
-    p.add_argument("--image", help="start image (optional in extend mode)")
-    p.add_argument("--prompt", required=True, help='text, or timestamped "[0s: ...] [2s-4s: ...]"')
-    p.add_argument("--negative-prompt", default="")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--end-frame", default=None, help="end image (framepack mode)")
-    p.add_argument("--end-influence", type=float, default=1.0)
-    p.add_argument("--mode", default="framepack", help="framepack (inverted) | f1 | extend")
-    p.add_argument("--video", default=None, help="video to extend (extend mode)")
-    p.add_argument("--context-frames", type=int, default=16)
-    p.add_argument("--seed", type=int, default=31337)
-    p.add_argument("--random-seed", action="store_true")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--window", type=int, default=None, help="latent window size (default 9)")
-    p.add_argument("--bucket", type=int, default=None, help="resolution bucket (default 640; 64 with --tiny)")
-    p.add_argument("--gs", type=float, default=10.0)
-    p.add_argument("--cfg", type=float, default=1.0)
-    p.add_argument("--rs", type=float, default=0.0)
-    p.add_argument("--sampler", default="unipc", help="unipc | euler")
-    p.add_argument("--teacache", action="store_true", help="TeaCache (faster drafts, changes the result)")
-    p.add_argument("--preservation", type=float, default=6.0, help="GPU memory preservation in GB")
-    p.add_argument("--fp8", action="store_true", help="store transformer weights in fp8 (half the memory)")
-    p.add_argument("--crf", type=int, default=16)
+    add_cli_arguments(p, LongVideoRequest)
     p.add_argument("--out", default=None, help="copy the final mp4 here (file or folder/)")
     _common(p)
     p.set_defaults(handler=_run_long_video)
@@ -157,17 +130,8 @@ def _run_long_video(args: argparse.Namespace) -> int:
     from studio.tasks.long_video_request import LongVideoRequest
 
     env = _env(args)
-    defaults = env.preset_for("framepack").defaults
-    request = LongVideoRequest(
-        input_image=args.image, prompt=args.prompt, n_prompt=args.negative_prompt, seed=args.seed,
-        use_random_seed=args.random_seed, total_second_length=args.seconds,
-        latent_window_size=args.window or defaults.get("latent_window_size", 9),
-        steps=args.steps or defaults.get("steps", 25), cfg=args.cfg, gs=args.gs, rs=args.rs,
-        gpu_memory_preservation=args.preservation, use_teacache=args.teacache, mp4_crf=args.crf,
-        end_frame=args.end_frame, end_frame_influence=args.end_influence, mode=args.mode,
-        bucket=args.bucket or defaults.get("bucket", 640), sampler=args.sampler, input_video=args.video,
-        extend_context_frames=args.context_frames, fp8_transformer=args.fp8)
-    return run_with_console("long_video", request, env, args.out)
+    values = request_kwargs_from_cli(args, LongVideoRequest, env.preset_for("framepack").defaults)
+    return run_with_console("long_video", LongVideoRequest(**values), env, args.out)
 
 
 # --- rerun, models, plan ---------------------------------------------------------------------
@@ -212,10 +176,8 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def _add_plan(sub: argparse._SubParsersAction) -> None:
-    try:
-        from memory.cli import add_plan_arguments, run_plan
-    except ImportError:
-        return
+    from studio.planning import add_plan_arguments, run_plan
+
     p = sub.add_parser("plan", help="print the memory plan for a preset (no weights needed)")
     add_plan_arguments(p)
     p.set_defaults(handler=run_plan)

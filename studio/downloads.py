@@ -6,7 +6,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from studio.env import StudioEnv
-from studio.errors import StudioError
+from core.errors import StudioError
 from studio.presets import download_patterns, get_preset, hub_offline
 
 

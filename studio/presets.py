@@ -12,14 +12,13 @@ import fnmatch
 import importlib
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from studio.errors import InputError, MissingWeightsError
+from core.errors import InputError, MissingWeightsError
+from core.presets import PRESETS_DIR, read_presets
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 State = Literal["ready", "partial", "missing"]
 
 
@@ -80,26 +79,23 @@ def _components(table: dict[str, Any]) -> dict[str, ComponentSpec]:
 
 def load_presets(directory: Path = PRESETS_DIR) -> dict[str, Preset]:
     """All presets in `directory`; a tiny preset inherits its parent's components and defaults."""
-    raw = {p.stem: tomllib.loads(p.read_text()) for p in sorted(directory.glob("*.toml"))}
     presets: dict[str, Preset] = {}
-    for pid, data in raw.items():
-        parent = raw.get(data["tiny_of"], {}) if "tiny_of" in data else {}
-        merged = {**parent, **{k: v for k, v in data.items() if k != "defaults"}}
-        defaults = {**parent.get("defaults", {}), **data.get("defaults", {})}
+    for pid, table in read_presets(directory).items():
+        twin = "tiny_of" in table
         presets[pid] = Preset(
-            id=data.get("id", pid),
-            family=merged.get("family", ""),
-            title=merged.get("title", pid) + (" [tiny random weights: output is noise]" if parent else ""),
-            task=merged.get("task", ""),
-            licence=merged.get("licence", ""),
-            variant=merged.get("variant"),
-            tiny=None if parent else data.get("tiny"),
-            tiny_of=data.get("tiny_of"),
-            builder=data.get("builder"),
-            vram_note=merged.get("vram_note", ""),
-            components=_components(merged.get("components", {})),
-            defaults=defaults,
-            raw=merged,
+            id=table["id"],
+            family=table.get("family", ""),
+            title=table.get("title", pid) + (" [tiny random weights: output is noise]" if twin else ""),
+            task=table.get("task", ""),
+            licence=table.get("licence", ""),
+            variant=table.get("variant"),
+            tiny=table.get("tiny"),
+            tiny_of=table.get("tiny_of"),
+            builder=table.get("builder"),
+            vram_note=table.get("vram_note", ""),
+            components=_components(table.get("components", {})),
+            defaults=dict(table["defaults"]),
+            raw=table,
         )
     return presets
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from studio.errors import InputError
+from core.errors import InputError
 
 MAX_IMAGE_PIXELS = 8192 * 8192
 MAX_PROMPT_CHARS = 4000

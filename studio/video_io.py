@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import imageio_ffmpeg
 import numpy as np
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.outputs import atomic_path
 
 DEFAULT_CRF = 16

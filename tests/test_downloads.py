@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from studio.downloads import download_preset
 from studio.env import StudioEnv
-from studio.errors import StudioError
+from core.errors import StudioError
 
 
 def test_offline_mode_refuses_at_once(tmp_path) -> None:

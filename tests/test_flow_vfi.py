@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.interpolation import interpolate_frames_flow, interpolate_stream
 from conftest import moving_square_frames
 

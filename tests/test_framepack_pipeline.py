@@ -9,7 +9,7 @@ import pytest
 from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from models.framepack import schedule
 from models.framepack.pipeline import FramePackParams, Stopped, generate
-from studio.errors import InputError
+from core.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,7 +9,7 @@ import torch
 
 from models.framepack import buckets, prompts, sampler, schedule
 from models.framepack.preview import latent_preview
-from studio.errors import InputError
+from core.errors import InputError
 
 
 # -- schedule ----------------------------------------------------------------------------------

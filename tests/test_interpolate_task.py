@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, moving_square_frames
 from studio.env import StudioEnv
-from studio.errors import InputError
+from core.errors import InputError
 from studio.runner import drain, rerun_request, run_job
 from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest

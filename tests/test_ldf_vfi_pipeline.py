@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from memory.placement import Placement
-from studio.errors import InputError
+from core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"steps": 2, "tile_px": 64, "vae_batch": 4}  # 64 px tiles at a 48 px stride: 3x3 tokens per tile

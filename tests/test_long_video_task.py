@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from studio.env import StudioEnv
-from studio.errors import DeviceOutOfMemory, InputError, JobStopped, MissingWeightsError
+from core.errors import DeviceOutOfMemory, InputError, JobStopped, MissingWeightsError
 from studio.events import PartialVideo, Result
 from studio.runner import drain, rerun_request, run_job
 from studio.tasks import all_tasks

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memory import activations as act
+from models.framepack import memory as fp
+from models.wan import memory as wan
 from memory.measure import peak_allocated_bytes
 
 TOLERANCE = 0.25
@@ -41,7 +42,7 @@ def _framepack(dtype: torch.dtype, heads: int, head_dim: int, height: int, width
         return_dict=False)
     x = r(1, 16, window, h, w)
     measured, _ = peak_allocated_bytes(lambda: model(x, **kwargs)[0])
-    estimate = act.framepack_transformer_activation(cfg, width, height, x.element_size(), window=window,
+    estimate = fp.framepack_transformer_activation(cfg, width, height, x.element_size(), window=window,
                                                     text_tokens=text, image_tokens=img)
     return measured, estimate
 
@@ -63,13 +64,13 @@ def _vae(channels: list[int], height: int, width: int, latent_frames: int, tile:
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=tuple(channels), layers_per_block=2,
                                     norm_num_groups=8).to(torch.bfloat16).eval()
-    tiling = act.VaeTiling(tile, tile * 3 // 4) if tile else None
+    tiling = fp.TileSettings(tile, tile * 3 // 4) if tile else None
     if tiling:
         vae.enable_tiling(**tiling.to_dict())
     z = torch.randn(1, 4, latent_frames, height // 8, width // 8, dtype=torch.bfloat16)
     measured, out = peak_allocated_bytes(lambda: vae.decode(z).sample)
     assert out.shape[2] == (latent_frames - 1) * 4 + 1
-    estimate = act.hunyuan_vae_decode_activation(dict(vae.config), width, height, latent_frames, 2, tiling)
+    estimate = fp.hunyuan_vae_decode_activation(dict(vae.config), width, height, latent_frames, 2, tiling)
     return measured, estimate
 
 
@@ -89,7 +90,7 @@ def test_vae_encode_formula_matches_measured_peak() -> None:
                                     norm_num_groups=8).to(torch.bfloat16).eval()
     x = torch.randn(1, 3, 1, 64, 96, dtype=torch.bfloat16)
     measured, _ = peak_allocated_bytes(lambda: vae.encode(x).latent_dist.mode())
-    estimate = act.hunyuan_vae_encode_activation(dict(vae.config), 96, 64, 1, 2)
+    estimate = fp.hunyuan_vae_encode_activation(dict(vae.config), 96, 64, 1, 2)
     assert abs(estimate.bytes / measured - 1) < TOLERANCE, (estimate.bytes, measured)
 
 
@@ -103,18 +104,18 @@ def test_wan_transformer_formula_matches_measured_peak() -> None:
     x = torch.randn(1, 16, 5, 32, 32)
     kwargs = dict(timestep=torch.tensor([500]), encoder_hidden_states=torch.randn(1, 32, 32), return_dict=False)
     measured, _ = peak_allocated_bytes(lambda: model(x, **kwargs)[0])
-    estimate = act.wan_dit_activation(act.wan_tokens(256, 256, 17), 32, 128, 597, 4, head_dim=32)
+    estimate = wan.wan_dit_activation(wan.wan_tokens(256, 256, 17), 32, 128, 597, 4, head_dim=32)
     assert abs(estimate.bytes / measured - 1) < TOLERANCE, (estimate.bytes, measured)
 
 
 def test_framepack_tokens_do_not_depend_on_video_length() -> None:
-    tok = act.framepack_tokens(704, 544)  # the 544x704 bucket: ~17.2k latent tokens per step
+    tok = fp.framepack_tokens(704, 544)  # the 544x704 bucket: ~17.2k latent tokens per step
     assert tok["latent"] == 17_226 and tok["noisy"] == 9 * 34 * 44
-    assert act.framepack_tokens(640, 640)["latent"] == 18_400
-    from memory.plan import make_plan
+    assert fp.framepack_tokens(640, 640)["latent"] == 18_400
+    from studio.planning import plan_for
 
-    short = make_plan("framepack", 640, 640, 5, 6, 64)
-    long = make_plan("framepack", 640, 640, 60, 6, 64)
+    short = plan_for("framepack", 640, 640, 5, 6, 64)
+    long = plan_for("framepack", 640, 640, 60, 6, 64)
     assert short.activations["denoise"].bytes == long.activations["denoise"].bytes
     assert short.peak_vram_bytes == long.peak_vram_bytes
     assert long.peak_ram_bytes > short.peak_ram_bytes  # the uint8 frame buffer grows with length
@@ -125,6 +126,6 @@ def test_real_framepack_step_at_640_is_about_2_gb() -> None:
 
     s = component_size("transformer", "HunyuanVideoFramepackTransformer3DModel", "lllyasviel/FramePackI2V_HY", "",
                        "bfloat16")
-    est = act.framepack_transformer_activation(s.config, 640, 640, 2)
+    est = fp.framepack_transformer_activation(s.config, 640, 640, 2)
     # 19,385 tokens x 3072 x 2 bytes x ~17.6 live tensor units + RoPE tables.
     assert 1.9 * 2**30 < est.bytes < 2.2 * 2**30

@@ -38,7 +38,7 @@ def test_importing_the_memory_layer_calls_no_cuda_api() -> None:
         "for name in ('is_available', 'mem_get_info', 'init', 'device_count', 'get_device_properties',"
         " 'is_bf16_supported', 'empty_cache', 'current_device'):\n"
         "    setattr(torch.cuda, name, boom)\n"
-        "import memory, memory.budget, memory.sizes, memory.activations, memory.plan, memory.cli\n"
+        "import memory, memory.budget, memory.sizes, memory.activations, memory.plan, memory.profile\n"
         "import memory.executor, memory.attention, memory.precision, memory.oom, memory.loading, memory.measure\n"
         "import sys\n"
         "assert not any(m.split('.')[0] in ('sageattention', 'xformers', 'flash_attn') for m in sys.modules)\n"

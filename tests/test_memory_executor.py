@@ -7,7 +7,7 @@ import torch
 from memory.budget import GIB
 from memory.executor import DeviceByteCounter, apply_plan, choose_pinned
 from memory.plan import make_plan
-from studio.errors import DeviceOutOfMemory
+from core.errors import DeviceOutOfMemory
 
 FRAMEPACK = {"id": "tiny-test", "family": "framepack", "components": {}}
 C, H, W, WINDOW = 4, 8, 8, 3

@@ -12,7 +12,7 @@ import torch
 from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from memory import Placement
 from memory.executor import DeviceByteCounter, apply_plan
-from memory.plan import make_plan
+from studio.planning import plan_for
 from models.framepack.pipeline import FramePackParams, generate
 
 import pytest
@@ -33,10 +33,10 @@ def test_streamed_generation_stays_in_the_virtual_budget_and_equals_all_resident
 
     # Size the virtual device from the plan itself: just enough for its largest phase with the
     # transformer streamed (no resident blocks, no reserve).
-    probe = make_plan("framepack-tiny", 32, 32, 1.0, vram_gb=1e-6, ram_gb=8, gpu_memory_preservation_gb=0,
+    probe = plan_for("framepack-tiny", 32, 32, 1.0, vram_gb=1e-6, ram_gb=8, gpu_memory_preservation_gb=0,
                       reserve_gb=0, modules=modules, window=3)
     vram = max(p.device_bytes for p in probe.phases.values()) + 1
-    plan = make_plan("framepack-tiny", 32, 32, 1.0, vram_gb=vram / 2**30, ram_gb=8, gpu_memory_preservation_gb=0,
+    plan = plan_for("framepack-tiny", 32, 32, 1.0, vram_gb=vram / 2**30, ram_gb=8, gpu_memory_preservation_gb=0,
                      reserve_gb=0, modules=modules, window=3)
     assert plan.fits and plan.components["transformer"].placement == "streamed"
     budget = max(p.weights_bytes for p in plan.phases.values())

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from memory.oom import oom_guard, suggestion
-from memory.plan import make_plan
-from studio.errors import DeviceOutOfMemory, StudioError
+from studio.planning import plan_for
+from core.errors import DeviceOutOfMemory, StudioError
 
 
 @pytest.fixture(scope="module")
 def plan():
-    return make_plan("framepack", 640, 640, 10, vram_gb=8, ram_gb=32)
+    return plan_for("framepack", 640, 640, 10, vram_gb=8, ram_gb=32)
 
 
 def test_simulated_oom_becomes_device_out_of_memory_after_freeing(plan) -> None:
@@ -60,7 +60,7 @@ def test_virtual_budget_error_gets_the_plan_attached(plan) -> None:
 
 
 def test_suggestions_name_a_concrete_change() -> None:
-    resident = make_plan("framepack", 640, 640, 10, vram_gb=12, ram_gb=32)
+    resident = plan_for("framepack", 640, 640, 10, vram_gb=12, ram_gb=32)
     assert "gpu_memory_preservation" in suggestion(resident)
-    assert "bucket" in suggestion(make_plan("framepack", 640, 640, 10, vram_gb=6, ram_gb=32))
+    assert "bucket" in suggestion(plan_for("framepack", 640, 640, 10, vram_gb=6, ram_gb=32))
     assert "plan the job" in suggestion(None)

@@ -7,10 +7,12 @@ import json
 import pytest
 
 from conftest import ROOT
-from memory import activations as act
+from models.framepack import memory as fp
+from models.wan import memory as wan
 from memory.budget import GIB
-from memory.cli import add_plan_arguments, run_plan
-from memory.plan import format_plan, make_plan
+from studio.planning import add_plan_arguments, run_plan
+from memory.plan import format_plan
+from studio.planning import plan_for
 from memory.sizes import component_size
 
 HV = "hunyuanvideo-community/HunyuanVideo"
@@ -18,7 +20,7 @@ HV = "hunyuanvideo-community/HunyuanVideo"
 
 @pytest.fixture(scope="module")
 def plan6():
-    return make_plan("framepack", 640, 640, 60, vram_gb=6, ram_gb=16)
+    return plan_for("framepack", 640, 640, 60, vram_gb=6, ram_gb=16)
 
 
 def test_framepack_60s_in_6_gb_vram_and_16_gb_ram(plan6) -> None:
@@ -36,10 +38,10 @@ def test_peaks_are_the_sum_of_real_bytes_and_the_ledger(plan6) -> None:
                         "bfloat16")
     dual = tr.block_lists[0].block_bytes[0]
     window = tr.other_bytes + 2 * dual  # non-block group + running block + prefetched block
-    denoise_act = act.framepack_transformer_activation(tr.config, 640, 640, 2).bytes
+    denoise_act = fp.framepack_transformer_activation(tr.config, 640, 640, 2).bytes
     assert plan6.phases["denoise"].device_bytes == window + denoise_act + GIB
     vae = component_size("vae", "AutoencoderKLHunyuanVideo", HV, "vae", "float16")
-    decode_act = act.hunyuan_vae_decode_activation(vae.config, 640, 640, 19, 2, act.VaeTiling(256, 192),
+    decode_act = fp.hunyuan_vae_decode_activation(vae.config, 640, 640, 19, 2, fp.TileSettings(256, 192),
                                                    output_fp32=True).bytes
     assert plan6.phases["decode"].device_bytes == vae.bytes + decode_act + GIB
     assert plan6.peak_vram_bytes == max(p.device_bytes for p in plan6.phases.values())
@@ -49,34 +51,34 @@ def test_peaks_are_the_sum_of_real_bytes_and_the_ledger(plan6) -> None:
 def test_more_vram_keeps_more_blocks_resident_and_still_fits() -> None:
     resident = []
     for vram in (6, 8, 12, 24):
-        plan = make_plan("framepack", 640, 640, 60, vram_gb=vram, ram_gb=16)
+        plan = plan_for("framepack", 640, 640, 60, vram_gb=vram, ram_gb=16)
         assert plan.fits and plan.peak_vram_gb <= vram
         resident.append(plan.components["transformer"].blocks_resident)
     assert resident[0] == 0 and resident == sorted(resident) and resident[-1] > resident[1] > 0
 
 
 def test_preservation_keeps_memory_free_of_resident_blocks() -> None:
-    low = make_plan("framepack", 640, 640, 60, vram_gb=12, ram_gb=16, gpu_memory_preservation_gb=6)
-    high = make_plan("framepack", 640, 640, 60, vram_gb=12, ram_gb=16, gpu_memory_preservation_gb=9)
+    low = plan_for("framepack", 640, 640, 60, vram_gb=12, ram_gb=16, gpu_memory_preservation_gb=6)
+    high = plan_for("framepack", 640, 640, 60, vram_gb=12, ram_gb=16, gpu_memory_preservation_gb=9)
     assert high.components["transformer"].blocks_resident < low.components["transformer"].blocks_resident
     assert 12 * GIB - high.components["transformer"].resident_bytes >= 9 * GIB
 
 
 def test_everything_resident_on_a_large_card() -> None:
-    plan = make_plan("framepack", 640, 640, 5, vram_gb=80, ram_gb=64)
+    plan = plan_for("framepack", 640, 640, 5, vram_gb=80, ram_gb=64)
     assert {c.placement for c in plan.components.values()} <= {"resident", "none"}
     assert plan.fits
 
 
 def test_too_little_vram_does_not_fit_and_says_what_to_change() -> None:
-    plan = make_plan("framepack", 640, 640, 10, vram_gb=3, ram_gb=16)
+    plan = plan_for("framepack", 640, 640, 10, vram_gb=3, ram_gb=16)
     assert not plan.fits_vram and plan.peak_vram_gb > 3
     assert "bucket" in plan.suggestion
 
 
 def test_ram_cap_below_model_size_streams_from_disk() -> None:
-    small = make_plan("framepack", 640, 640, 60, vram_gb=6, ram_gb=16).components["transformer"]
-    big = make_plan("framepack", 640, 640, 60, vram_gb=6, ram_gb=64).components["transformer"]
+    small = plan_for("framepack", 640, 640, 60, vram_gb=6, ram_gb=16).components["transformer"]
+    big = plan_for("framepack", 640, 640, 60, vram_gb=6, ram_gb=64).components["transformer"]
     assert small.host == "ram+disk" and small.disk_read_per_pass > 10 * GIB
     assert big.host == "ram" and big.disk_read_per_pass == 0 and big.host_ram_bytes == big.bytes
     assert small.pinned_bytes <= 8 * GIB  # capped at half of the 16 GB
@@ -84,21 +86,21 @@ def test_ram_cap_below_model_size_streams_from_disk() -> None:
 
 def test_every_preset_plans_and_serialises() -> None:
     for path in sorted((ROOT / "presets").glob("*.toml")):
-        plan = make_plan(path.stem, 640, 640, 4, vram_gb=6, ram_gb=16)
+        plan = plan_for(path.stem, 640, 640, 4, vram_gb=6, ram_gb=16)
         data = json.loads(json.dumps(plan.to_dict()))
         assert isinstance(data["peak_vram_gb"], float) and isinstance(data["peak_ram_gb"], float)
         assert format_plan(plan).startswith("Memory plan:")
 
 
 def test_fp8_storage_shrinks_the_streamed_window() -> None:
-    bf16 = make_plan("framepack", 640, 640, 10, vram_gb=6, ram_gb=32)
-    fp8 = make_plan("framepack", 640, 640, 10, vram_gb=6, ram_gb=32, fp8=("transformer",))
+    bf16 = plan_for("framepack", 640, 640, 10, vram_gb=6, ram_gb=32)
+    fp8 = plan_for("framepack", 640, 640, 10, vram_gb=6, ram_gb=32, fp8=("transformer",))
     assert fp8.components["transformer"].bytes < 0.7 * bf16.components["transformer"].bytes
     assert fp8.phases["denoise"].weights_bytes < bf16.phases["denoise"].weights_bytes
 
 
 def test_cpu_only_plan_without_vram() -> None:
-    plan = make_plan("ldf-vfi", 832, 480, 2, vram_gb=None, ram_gb=16)
+    plan = plan_for("ldf-vfi", 832, 480, 2, vram_gb=None, ram_gb=16)
     assert plan.device == "cpu" and plan.peak_vram_bytes == 0
     assert plan.peak_ram_bytes > sum(c.bytes for c in plan.components.values())
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.errors import InputError, MissingWeightsError
+from core.errors import InputError, MissingWeightsError
 from studio.presets import Resolver, download_commands, get_preset, load_presets
 
 

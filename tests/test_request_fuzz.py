@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.tasks.interpolate import InterpolateRequest
 from studio.tasks.long_video_request import LongVideoRequest
 from studio.video_io import write_mp4

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.validation import as_bool, as_choice, as_float, as_image, as_int, as_text
 
 

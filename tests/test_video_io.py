@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.video_io import Mp4Writer, count_frames, is_playable_mp4, iter_frames, probe_video, write_mp4
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from core.dtypes import parse_dtype
+
 COMPONENTS = (
     "transformer", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2",
     "vae", "image_encoder", "feature_extractor",
@@ -33,16 +35,6 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "feature_extractor": ("transformers", "SiglipImageProcessor"),
 }
 _NO_WEIGHTS = {"tokenizer", "tokenizer_2", "feature_extractor"}
-
-
-def parse_dtype(name: str | torch.dtype | None) -> torch.dtype | None:
-    """"bfloat16" / "float16" / "float32" (or a torch.dtype, or None = as saved) -> torch.dtype."""
-    if name is None or isinstance(name, torch.dtype):
-        return name
-    dtype = getattr(torch, str(name).removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r}")
-    return dtype
 
 
 def load_component(name: str, folder: Path, dtype: str | torch.dtype | None = None) -> Any:

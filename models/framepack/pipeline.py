@@ -17,7 +17,7 @@ the history taken from the VAE-encoded frames to extend; those frames are kept b
 start of the output, the new frames follow without a cross-fade at the junction.
 
 Stopping: `should_stop()` is checked before each section and after every step; when it returns
-True, `generate` raises `Stopped` (a `studio.errors.JobStopped`). Every finished section was
+True, `generate` raises `Stopped` (a `core.errors.JobStopped`). Every finished section was
 already yielded, so the caller keeps it; the next `generate` call starts clean.
 
 Relation to diffusers' `HunyuanVideoFramepackPipeline` (checked by tests/test_framepack_parity.py):
@@ -51,7 +51,7 @@ import torch
 from models.framepack import buckets, encode, prompts, sampler, schedule
 from models.framepack.preview import latent_preview
 from models.framepack.teacache import TeaCache
-from studio.errors import InputError, JobStopped
+from core.errors import InputError, JobStopped
 
 ENCODE_COMPONENTS = ("text_encoder", "text_encoder_2", "image_encoder", "vae")
 

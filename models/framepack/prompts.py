@@ -3,7 +3,7 @@
 Syntax: a prompt without any bracket is one prompt for the whole video (it may be empty). With
 brackets, every part must be `[<start>: text]` or `[<start>-<end>: text]` (times in seconds, with an
 optional "s"; only whitespace between brackets). A span without an end lasts until the next span
-starts (or the video ends). Mistakes raise `studio.errors.InputError("prompt", problem, fix)`.
+starts (or the video ends). Mistakes raise `core.errors.InputError("prompt", problem, fix)`.
 
 `prompts_per_section` turns spans into one (possibly blended) prompt per section: span times are
 snapped to the nearest section boundary (a span
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from studio.errors import InputError
+from core.errors import InputError
 
 _EXAMPLE = "e.g. [0s: a cat walks] [2s-4s: the cat jumps]"
 _NUMBER = r"[-+]?\d+(?:\.\d*)?|[-+]?\.\d+"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from models.ldf_vfi.schedule import Chunk, nearest_fill, window_mask
-from studio.errors import InputError
+from core.errors import InputError
 
 
 class FrameSource:

@@ -22,9 +22,11 @@ from typing import Any
 
 import torch
 
+from core.dtypes import parse_dtype
+
 from models.ldf_vfi.cond_vae import REAL_CONFIG, WanCondVAE
 from models.ldf_vfi.transformer import LDFVFITransformer3DModel
-from studio.errors import MissingWeightsError
+from core.errors import MissingWeightsError
 
 COMPONENTS = ("transformer", "cond_vae")
 COND_VAE_FILE = "Wan2.1_VAE_cond_v2.pth"
@@ -32,14 +34,6 @@ _WRAPPER_KEYS = ("state_dict", "model", "module", "ema")
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
-
-
-def parse_dtype(name: str | None) -> torch.dtype | None:
-    if name is None:
-        return None
-    if name not in _DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; use one of {sorted(_DTYPES)}")
-    return _DTYPES[name]
 
 
 def load_components(paths: dict[str, Path], dtypes: dict[str, str | None]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from models.ldf_vfi.attention import Backend, INFERENCE_ATTENTION_TYPE, window_f
 from models.ldf_vfi.frames import FrameSource, WindowPixels
 from models.ldf_vfi.sampler import flow_times, renoise, sample_tiles
 from models.ldf_vfi.tiling import TileSpec, decode_rows, encode_mask_piece, encode_tiled, join_pieces, split_pieces
-from studio.errors import InputError
+from core.errors import InputError
 
 MIN_FACTOR, MAX_FACTOR = 2, 16
 DEFAULT_STEPS = 16

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from studio.errors import InputError
+from core.errors import InputError
 from studio.interpolation.motion import MIN_SIDE, FrameData, MotionEstimator, MotionParams, PairMotion
 from studio.interpolation.synthesis import Resolution, SynthParams, synthesize
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 from studio.env import StudioEnv
-from studio.errors import JobStopped
+from core.errors import JobStopped
 from studio.events import Event
 
 

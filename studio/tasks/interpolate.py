@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
@@ -17,11 +17,12 @@ import numpy as np
 from PIL import Image
 
 from studio.env import StudioEnv
-from studio.errors import InputError, JobStopped
+from core.errors import InputError, JobStopped
 from studio.events import Event, Preview, Progress, Result
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
-from studio.validation import as_bool, as_choice, as_float, as_int
+from studio.fields import declared, param, seed_param, settings_of, validate_fields
+from studio.validation import as_choice, as_int
 from studio.video_io import DEFAULT_CRF, Mp4Writer, count_frames, iter_frames, probe_video
 
 METHODS = ("flow", "ldf-vfi")  # flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml)
@@ -80,46 +81,49 @@ def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = 
 @dataclass
 class InterpolateRequest:
     task: ClassVar[str] = "interpolate"
-    video: str
-    factor: int = 2
-    method: str = "flow"
-    keep_duration: bool = True
-    side_by_side: bool = False
-    mp4_crf: int = DEFAULT_CRF
-    output_format: str = "mp4"  # "png" writes numbered frames into the job folder (CLI --out DIR/)
-    seed: int = 0               # model methods only
-    steps: int | None = None    # model methods only (None: the preset's default, 16 for LDF-VFI)
-    shift: float | None = None  # model methods only (None: the preset's default, 8)
+    defaults_preset: ClassVar[str] = LDF_PRESET  # where the model method's step/shift defaults come from
+    video: str = param(None, "video", "Input video", "The video to make smoother or slower "
+                       "(mp4, mov, webm, mkv, avi, gif).", positional=True)
+    factor: int = param(2, "int", "Factor (output frames per input interval)",
+                        "2 doubles the frame rate, 4 quadruples it ... up to 16.", min=MIN_FACTOR, max=MAX_FACTOR,
+                        step=1, fix=f"use a whole number from {MIN_FACTOR} to {MAX_FACTOR}")
+    method: str = param("flow", "choice", "Method", "flow: weight-free optical flow on the CPU, nothing to "
+                        "download. ldf-vfi: a diffusion interpolator (needs its weights and a GPU to be fast).",
+                        choices=METHODS)
+    keep_duration: bool = param(True, "bool", "Keep duration (fps x factor)",
+                                "On: smoother video of the same length. Off: slow motion at the input's fps.")
+    side_by_side: bool = param(False, "bool", "Also make a side-by-side comparison",
+                               "Writes side_by_side.mp4 (original | interpolated) next to the result.")
+    mp4_crf: int = param(DEFAULT_CRF, "int", "MP4 quality (crf; 0 = lossless RGB, not browser-playable)",
+                         "x264 quality: lower is better and larger.", min=0, max=51, step=1,
+                         fix="use 16 (default) or 0 for lossless RGB", cli=("--crf",))
+    output_format: str = param("mp4", "choice", "Output format", "png writes numbered frames into the job "
+                               "folder (the CLI picks it when --out ends with /).", choices=OUTPUT_FORMATS,
+                               api=False)
+    seed: int = seed_param(0, "Model methods only: the seed of their noise.")
+    steps: int | None = param(None, "int", "Steps", "Model methods only: denoising steps (the preset's "
+                              "default, 16 for LDF-VFI).", min=1, max=100, step=1, optional=True,
+                              preset_default="steps", fix="use 16 (default), 1–100")
+    shift: float | None = param(None, "float", "Shift", "Model methods only: the noise schedule's shift "
+                                "(8 for LDF-VFI); higher spends more steps on coarse motion.", min=0.5, max=20.0,
+                                step=0.5, optional=True, preset_default="shift", fix="use 8 (default)")
 
     def __post_init__(self) -> None:
         if self.video is None or (isinstance(self.video, str) and not self.video.strip()):
             raise InputError("video", "no video given", "upload a video file (mp4, mov, webm, mkv, avi, gif)")
         self.video = str(self.video)
-        self.factor = as_int("factor", self.factor, MIN_FACTOR, MAX_FACTOR)
-        self.method = as_choice("method", self.method, METHODS)
-        self.keep_duration = as_bool("keep_duration", self.keep_duration)
-        self.side_by_side = as_bool("side_by_side", self.side_by_side)
-        self.mp4_crf = as_int("mp4_crf", self.mp4_crf, 0, 51, fix="use 16 (default) or 0 for lossless RGB")
-        self.output_format = as_choice("output_format", self.output_format, OUTPUT_FORMATS)
-        self.seed = as_int("seed", self.seed, 0, 2**32 - 1)
-        if self.steps is not None:
-            self.steps = as_int("steps", self.steps, 1, 100, fix="use 16 (default), 1–100")
-        if self.shift is not None:
-            self.shift = as_float("shift", self.shift, 0.0, 100.0, lo_open=True, fix="use 8 (default)")
+        validate_fields(self)
         self.info = probe_video(self.video, field="video")
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
         copy = Path(job_dir) / ("input" + (Path(self.video).suffix.lower() or ".mp4"))
         if not copy.exists():
             shutil.copyfile(self.video, copy)
-        return {"video": copy.name, "factor": self.factor, "method": self.method,
-                "keep_duration": self.keep_duration, "side_by_side": self.side_by_side,
-                "mp4_crf": self.mp4_crf, "output_format": self.output_format, "seed": self.seed,
-                "steps": self.steps, "shift": self.shift}
+        return {**settings_of(self), "video": copy.name}
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
-        data = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)}}
+        data = {k: v for k, v in data.items() if k in {name for name, _, _ in declared(cls)}}
         data["video"] = str(Path(base_dir) / data["video"])
         return cls(**data)
 

@@ -3,86 +3,112 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
-from studio.errors import InputError
-from studio.validation import as_bool, as_choice, as_float, as_image, as_int, as_text
+from core.errors import InputError
+from studio.fields import MAX_SEED, declared, param, seed_param, settings_of, validate_fields
+from studio.validation import as_bool, as_image
 from studio.video_io import probe_video
 
 MODES = ("framepack", "f1", "extend")
 SAMPLERS = ("unipc", "euler")
-MAX_SEED = 2**32 - 1
 PRESET_FOR_MODE = {"framepack": "framepack", "f1": "framepack-f1", "extend": "framepack-f1"}
 
 
 @dataclass
 class LongVideoRequest:
+    """Every FramePack parameter; the first 16 are FramePack's own `/process` names, order and defaults."""
+
     task: ClassVar[str] = "long_video"
-    input_image: Any = None                 # path / PIL / array; optional in extend mode
-    prompt: str = ""
-    n_prompt: str = ""
-    seed: int = 31337
-    total_second_length: float = 5.0
-    latent_window_size: int = 9
-    steps: int = 25
-    cfg: float = 1.0
-    gs: float = 10.0
-    rs: float = 0.0
-    gpu_memory_preservation: float = 6.0
-    use_teacache: bool = True
-    mp4_crf: int = 16
-    end_frame: Any = None
-    end_frame_influence: float = 1.0
-    use_random_seed: bool = False
-    save_section_frames: bool = False
-    mode: str = "framepack"
-    bucket: int = 640
-    sampler: str = "unipc"
-    teacache_threshold: float = 0.15
-    prompt_blend_sections: int = 0
-    input_video: Any = None                 # extend mode: the video to continue
-    extend_context_frames: int = 16
-    fp8_transformer: bool = False           # store transformer weights in float8 (half the bytes)
+    input_image: Any = param(None, "image", "Start image", "The first frame (inverted: the frame the video "
+                             "ends up starting from). Optional in extend mode (the video's last frame is used).",
+                             positional=True, optional=True, cli=("--image",))
+    prompt: str = param("", "text", "Prompt", 'What happens. Timestamped: "[0s: a cat sits] [2s-4s: the cat '
+                        'jumps]" switches prompts at section boundaries.', lines=3)
+    n_prompt: str = param("", "text", "Negative prompt", "What to avoid. Only used when CFG (cfg) is above 1.",
+                          cli=("--negative-prompt",))
+    seed: int = seed_param(31337)
+    total_second_length: float = param(5.0, "float", "Video length (seconds)",
+                                       "Length of the new video at 30 fps; rounded to whole sections "
+                                       "(4 x window frames each).", min=1.0, max=120.0, step=0.1,
+                                       fix="use 1 to 120 seconds", cli=("--seconds",))
+    latent_window_size: int = param(9, "int", "Latent window size",
+                                     "Latent frames generated per section (x4 video frames). 9 is what "
+                                     "FramePack was trained with; changing it is rarely better.",
+                                     min=1, max=33, step=1, fix="use 9 (default), 1–33", cli=("--window",))
+    steps: int = param(25, "int", "Steps", "Denoising steps per section. Fewer is faster and blurrier; "
+                       "25 is FramePack's default.", min=1, max=100, step=1, fix="use 25 (default), 1–100")
+    cfg: float = param(1.0, "float", "Real CFG (cfg; 1 = off)",
+                       "Classifier-free guidance with the negative prompt. Above 1 it runs the model twice "
+                       "per step; FramePack's distilled guidance (gs) usually makes it unnecessary.",
+                       min=1.0, max=32.0, step=0.01, fix="use 1 (off, default) to 32")
+    gs: float = param(10.0, "float", "Distilled CFG (gs)", "How strongly the video follows the prompt. Raise it "
+                      "if the prompt is ignored, lower it if colours burn.", min=1.0, max=32.0, step=0.01,
+                      fix="use 10 (default), 1–32")
+    rs: float = param(0.0, "float", "CFG rescale (rs)", "Pulls over-saturated real-CFG results back; only "
+                      "matters when cfg > 1.", min=0.0, max=1.0, step=0.01, fix="use 0 (default) to 1")
+    gpu_memory_preservation: float = param(6.0, "float", "GPU memory preservation (GB kept free)",
+                                           "GB of VRAM kept free of resident transformer blocks. Larger if "
+                                           "you run out of memory; smaller is faster on big cards.",
+                                           min=0.0, max=128.0, step=0.1,
+                                           fix="use 6 GB (default); larger if you run out of memory",
+                                           cli=("--preservation",))
+    use_teacache: bool = param(True, "bool", "TeaCache (faster, slightly different result)",
+                               "Skips transformer steps whose input barely changed: about 2x faster, hands and "
+                               "fine detail can get worse. Off gives the exact result.", cli=("--teacache",))
+    mp4_crf: int = param(16, "int", "MP4 crf (16 default; 0 lossless, not browser-playable)",
+                         "x264 quality: lower is better and larger. 0 is lossless RGB, which browsers "
+                         "cannot play.", min=0, max=51, step=1,
+                         fix="use 16 (default); 0 is lossless, not browser-playable", cli=("--crf",))
+    end_frame: Any = param(None, "image", "End frame (optional)", "The last frame the video should reach "
+                           "(framepack mode only).", optional=True)
+    use_random_seed: bool = param(False, "bool", "Random seed (the seed used is saved)",
+                                  "Pick a new seed for every job; the one used is stored in settings.json.",
+                                  cli=("--random-seed",))
+    save_section_frames: bool = param(False, "bool", "Save each section's last frame as PNG",
+                                      "Writes sections/section_NNN.png into the job folder.")
+    end_frame_influence: float = param(1.0, "float", "End frame influence",
+                                       "How strongly the end frame pulls the last section: 1 = reach it "
+                                       "exactly, lower = a looser ending.", min=0.05, max=1.0, step=0.05,
+                                       fix="use a value in (0, 1], 1 = full", cli=("--end-influence",))
+    mode: str = param("framepack", "choice", "Mode", "framepack = inverted anti-drifting (the video grows "
+                      "backwards from the end, best quality); f1 = forward; extend = continue a video.",
+                      choices=MODES)
+    bucket: int = param(640, "int", "Resolution bucket", "Base size of the 14 aspect-ratio buckets; the image "
+                        "is resized to the nearest one. Smaller is faster and needs less memory.",
+                        min=64, max=1024, step=32, multiple_of=32, preset_default="bucket",
+                        fix="use 640 (default), 512, 480 ...; a multiple of 32 from 64 to 1024")
+    sampler: str = param("unipc", "choice", "Sampler", "unipc is FramePack's; euler matches diffusers' "
+                         "pipeline.", choices=SAMPLERS)
+    teacache_threshold: float = param(0.15, "float", "TeaCache threshold", "Higher skips more steps: 0.15 is "
+                                      "about 2.1x, 0.1 about 1.6x.", min=0.0, max=0.5, step=0.01, lo_open=True,
+                                      fix="use 0.15 (default); a number in (0, 0.5]")
+    prompt_blend_sections: int = param(0, "int", "Blend timestamped prompts over N sections",
+                                       "Fades from one timestamped prompt to the next over this many "
+                                       "sections instead of switching at once.", min=0, max=8, step=1)
+    input_video: Any = param(None, "video", "Video to extend", "Extend mode: the video to continue. Its frames "
+                             "are kept unchanged at the start of the output.", optional=True, cli=("--video",))
+    extend_context_frames: int = param(16, "int", "Context frames taken from the end of the video",
+                                       "How much of the video's end the model sees when continuing it.",
+                                       min=1, max=256, step=1, cli=("--context-frames",))
+    fp8_transformer: bool = param(False, "bool", "Store transformer weights in fp8",
+                                  "Half the transformer's memory (RAM and streamed VRAM), slightly different "
+                                  "result.", cli=("--fp8",))
     # Filled by validation (not parameters):
     image_array: np.ndarray | None = field(default=None, repr=False)
     end_array: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.mode = as_choice("mode", self.mode, MODES)
-        self.prompt = as_text("prompt", self.prompt)
-        self.n_prompt = as_text("n_prompt", self.n_prompt)
         self.use_random_seed = as_bool("use_random_seed", self.use_random_seed)
         if self.use_random_seed:
             # The seed actually used is stored, so a rerun from settings.json reproduces the job.
             self.seed, self.use_random_seed = secrets.randbelow(MAX_SEED + 1), False
-        self.seed = as_int("seed", self.seed, 0, MAX_SEED)
-        self.total_second_length = as_float("total_second_length", self.total_second_length, 1.0, 120.0,
-                                            fix="use 1 to 120 seconds")
-        self.latent_window_size = as_int("latent_window_size", self.latent_window_size, 1, 33, fix="use 9 (default), 1–33")
-        self.steps = as_int("steps", self.steps, 1, 100, fix="use 25 (default), 1–100")
-        self.cfg = as_float("cfg", self.cfg, 1.0, 32.0, fix="use 1 (off, default) to 32")
-        self.gs = as_float("gs", self.gs, 1.0, 32.0, fix="use 10 (default), 1–32")
-        self.rs = as_float("rs", self.rs, 0.0, 1.0, fix="use 0 (default) to 1")
-        self.gpu_memory_preservation = as_float("gpu_memory_preservation", self.gpu_memory_preservation, 0.0, 128.0,
-                                                fix="use 6 GB (default); larger if you run out of memory")
-        self.use_teacache = as_bool("use_teacache", self.use_teacache)
-        self.teacache_threshold = as_float("teacache_threshold", self.teacache_threshold, 0.0, 1.0, lo_open=True)
-        self.mp4_crf = as_int("mp4_crf", self.mp4_crf, 0, 51, fix="use 16 (default); 0 is lossless, not browser-playable")
-        self.save_section_frames = as_bool("save_section_frames", self.save_section_frames)
-        self.bucket = as_int("bucket", self.bucket, 64, 1024, fix="use 640 (default); a multiple of 32 from 64 to 1024")
-        if self.bucket % 32:
-            raise InputError("bucket", f"{self.bucket} is not a multiple of 32", "use 640 (default), 512, 480 ...")
-        self.sampler = as_choice("sampler", self.sampler, SAMPLERS)
-        self.prompt_blend_sections = as_int("prompt_blend_sections", self.prompt_blend_sections, 0, 8)
-        self.end_frame_influence = as_float("end_frame_influence", self.end_frame_influence, 0.0, 1.0, lo_open=True)
-        self.fp8_transformer = as_bool("fp8_transformer", self.fp8_transformer)
-        self.extend_context_frames = as_int("extend_context_frames", self.extend_context_frames, 1, 256)
-
+        validate_fields(self)
         if self.mode == "extend":
             if self.input_video in (None, ""):
                 raise InputError("input_video", "extend mode needs a video", "upload the video to continue")
@@ -108,7 +134,7 @@ class LongVideoRequest:
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
         job_dir = Path(job_dir)
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("image_array", "end_array")}
+        data = settings_of(self)
         data["input_image"] = None
         if self.image_array is not None:
             Image.fromarray(self.image_array).save(job_dir / "input_image.png")
@@ -126,7 +152,7 @@ class LongVideoRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "LongVideoRequest":
-        names = {f.name for f in fields(cls)} - {"image_array", "end_array"}
+        names = {name for name, _, _ in declared(cls)}
         data = {k: v for k, v in data.items() if k in names}
         for key in ("input_image", "end_frame", "input_video"):
             if data.get(key):

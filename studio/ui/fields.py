@@ -21,8 +21,12 @@ def _named(component: gr.components.Component, payload: Any, parent_preprocess) 
             fix = "upload a PNG, JPEG or WebP image"
         elif isinstance(component, gr.Video):
             fix = "upload a video file (mp4, mov, webm, mkv, avi, gif)"
-        elif hasattr(component, "minimum"):
+        elif isinstance(component, gr.Checkbox):
+            fix = "use true or false"
+        elif getattr(component, "minimum", None) is not None and getattr(component, "maximum", None) is not None:
             fix = f"use a number from {component.minimum:g} to {component.maximum:g}"
+        elif isinstance(component, gr.Number):
+            fix = "use a number" + (f" of at least {component.minimum:g}" if component.minimum is not None else "")
         else:
             fix = "use one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
         raise gr.Error(f"{field}: {payload!r} is not accepted ({err}) — {fix}", title=f"Check '{field}'") from None
@@ -49,6 +53,20 @@ class FieldRadio(gr.Radio):
         return _named(self, payload, super().preprocess)
 
 
+class FieldNumber(gr.Number):
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return _named(self, payload, super().preprocess)
+
+
+class FieldCheckbox(gr.Checkbox):
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return _named(self, payload, super().preprocess)
+
+
 def api_field(component: gr.components.Component, name: str) -> gr.components.Component:
     """Tag a component with the API parameter name its errors should mention."""
     component.api_field = name
@@ -67,3 +85,119 @@ class FieldVideo(gr.Video):
 
     def preprocess(self, payload: Any) -> Any:
         return _named(self, payload, super().preprocess)
+
+
+# ------------------------------------------------------------------------------------------ controls
+
+
+class Controls:
+    """The tab's input components, made from the request's declarations.
+
+    A layout module places them: `c = Controls(LongVideoRequest, defaults)`, then `c("prompt")` where
+    the prompt box goes. `c.missing()` lists declared parameters the layout forgot (a test checks
+    every tab has none); `c.api(names)` is the `inputs_kwargs` of a named endpoint, so the endpoint's
+    parameter names are the field names and its defaults are the controls' values."""
+
+    def __init__(self, request_type: type, defaults: dict[str, Any]) -> None:
+        from studio.fields import declared
+
+        self.request_type = request_type
+        self.specs = {name: spec for name, spec, _ in declared(request_type)}
+        self.defaults = defaults
+        self.made: dict[str, gr.components.Component] = {}
+
+    def __call__(self, name: str, **overrides: Any) -> gr.components.Component:
+        spec = self.specs[name]
+        if name in self.made:
+            raise ValueError(f"control {name!r} is placed twice")
+        component = api_field(make_control(spec, self.defaults.get(name), **overrides), name)
+        if spec.kind in ("image", "video", "json", "file") and spec.help:
+            gr.Markdown(f"<small>{spec.help}</small>", elem_classes=["field-help"])
+        self.made[name] = component
+        return component
+
+    def missing(self) -> list[str]:
+        return [n for n, s in self.specs.items() if s.api and n not in self.made]
+
+    def api(self, names: list[str] | None = None) -> dict[str, gr.components.Component]:
+        names = names if names is not None else [n for n, s in self.specs.items() if s.api]
+        return {n: self.made[n] for n in names}
+
+    def endpoint(self, fn: Any, names: list[str] | None = None) -> tuple[Any, dict[str, gr.components.Component]]:
+        """(`fn` with the parameters `names` in its signature, their controls as `inputs_kwargs`).
+
+        gradio reads a parameter's optionality from the signature when a control starts empty
+        (images, videos): declaring them here makes `end_frame` optional for API callers, as the
+        request declares. `fn(**values)` keeps any gradio special parameters it has (progress)."""
+        import inspect
+
+        inputs = self.api(names)
+        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=self.defaults.get(n))
+                  for n in inputs] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        if inspect.isgeneratorfunction(fn):  # gradio streams only what is a generator function
+            def call(**kwargs: Any) -> Any:
+                yield from fn(**kwargs)
+        else:
+            def call(**kwargs: Any) -> Any:
+                return fn(**kwargs)
+        call.__name__ = call.__qualname__ = fn.__name__
+        call.__doc__ = fn.__doc__
+        call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return call, inputs
+
+
+def make_control(spec: Any, value: Any, **overrides: Any) -> gr.components.Component:
+    """The gradio component for one declared parameter (label, help as `info`, range, choices)."""
+    kind = spec.kind
+    # Media components have no `info` line: Controls puts their help under them.
+    media = kind in ("image", "video", "json", "file")
+    common: dict[str, Any] = {"label": spec.label, **({"info": spec.help} if spec.help and not media else {})}
+
+    if "choices" in overrides:  # a layout may offer a short list of sensible values instead of a range
+        return FieldDropdown(**{**common, "value": value, **overrides})
+    if kind in ("int", "float") and spec.min is not None and spec.max is not None and spec.max - spec.min <= 1e6:
+        step = spec.step or (1 if kind == "int" else 0.01)
+        kwargs = {**common, "minimum": spec.min, "maximum": spec.max, "step": step,
+                  "value": value if value is not None else spec.min}
+        return FieldSlider(**{**kwargs, **overrides})
+    if kind in ("int", "float"):
+        kwargs = {**common, "value": value, "precision": 0 if kind == "int" else None}
+        if spec.min is not None:
+            kwargs["minimum"] = spec.min
+        if spec.max is not None:
+            kwargs["maximum"] = spec.max
+        return FieldNumber(**{**kwargs, **overrides})
+    if kind == "bool":
+        return FieldCheckbox(**{**common, "value": bool(value), **overrides})
+    if kind == "choice":
+        cls = FieldRadio if len(spec.choices) <= 4 else FieldDropdown
+        return cls(**{**common, "choices": list(spec.choices), "value": value, **overrides})
+    if kind == "text":
+        return gr.Textbox(**{**common, "value": value or "", "lines": spec.lines, **overrides})
+    if kind == "image":
+        # type="filepath": our validation reads the header first (size limits, modes, corrupt
+        # files) and names the field; gradio would decode any size eagerly.
+        return FieldImage(**{**common, "type": "filepath", "sources": ["upload", "clipboard"], **overrides})
+    if kind == "video":
+        return FieldVideo(**{**common, "sources": ["upload"], "include_audio": True, **overrides})
+    if kind == "json":
+        return gr.Code(**{**common, "language": "json", "value": value, **overrides})
+    return gr.File(**{**common, **overrides})
+
+
+def settings_loader(controls: Controls):
+    """`load_settings` of a TabHandle: a past job's request values for `controls.api()`, in order;
+    media fields name files in the job folder (missing ones load as empty)."""
+    from pathlib import Path
+
+    def load(settings: dict[str, Any], base: Path) -> list[Any]:
+        values = []
+        for name, component in controls.api().items():
+            value = settings.get(name, controls.defaults.get(name))
+            if controls.specs[name].kind in ("image", "video", "file") and value:
+                value = str(Path(base) / value) if (Path(base) / value).exists() else None
+            values.append(value)
+        return values
+
+    return load

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import gradio as gr
 
 from studio.env import StudioEnv
-from studio.errors import InputError, JobStopped, StudioError
+from core.errors import InputError, JobStopped, StudioError
 from studio.events import Event
 from studio.runner import run_job
 from studio.spaces_compat import gpu

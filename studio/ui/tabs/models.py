@@ -5,7 +5,7 @@ import gradio as gr
 
 from studio.downloads import download_preset
 from studio.env import StudioEnv
-from studio.errors import StudioError
+from core.errors import StudioError
 from studio.models_status import preset_rows
 from studio.ui.registry import TabHandle
 

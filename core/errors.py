@@ -5,6 +5,8 @@ same sentence for the same bad input.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class StudioError(Exception):
     """An error meant for the user (shown as-is, never as a stack trace)."""
@@ -25,7 +27,13 @@ class MissingWeightsError(StudioError):
 
 
 class JobStopped(StudioError):
-    """The user pressed Stop; whatever finished before is kept."""
+    """The user pressed Stop. `done` of `total` `unit`s were finished (and were already handed to
+    the caller, which keeps them); `partial` may carry whatever the loop still held."""
+
+    def __init__(self, message: str = "stopped by the user", *, done: int | None = None,
+                 total: int | None = None, unit: str = "steps", partial: Any = None) -> None:
+        self.done, self.total, self.unit, self.partial = done, total, unit, partial
+        super().__init__(message)
 
 
 class DeviceOutOfMemory(StudioError):
