@@ -38,3 +38,77 @@ def load_safetensors_into(module: nn.Module, paths: str | Path | list[str | Path
         state.update(shard)
     module.load_state_dict(state, strict=strict, assign=True)
     return module
+
+
+# ------------------------------------------------------------------------------------------ dtype cache
+
+
+def checkpoint_dtypes(folder: Path) -> set[torch.dtype]:
+    """Floating dtypes stored in a folder's safetensors files (read from the headers only)."""
+    from safetensors import safe_open
+
+    found: set[torch.dtype] = set()
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                sl = handle.get_slice(key)
+                name = sl.get_dtype()
+                dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}.get(name)
+                if dtype is not None:
+                    found.add(dtype)
+    return found
+
+
+def cast_checkpoint_folder(src: Path, dtype: torch.dtype, cache_root: Path,
+                           keep_fp32: tuple[str, ...] = ()) -> Path:
+    """A copy of `src` whose floating tensors are stored in `dtype` (those with one of `keep_fp32` as a
+    dotted name part stay float32, diffusers' `_keep_in_fp32_modules` rule), converted once into `cache_root` and reused.
+
+    Why: loading an fp32 checkpoint (the Wan diffusers repos ship fp32) with `torch_dtype=bf16`
+    casts every tensor into anonymous RAM: 28 GB for a 14B transformer, resident for the whole job,
+    where the memory plan counts weights as file-backed pages. Loading the converted copy keeps
+    the weights memory-mapped (the cast becomes a no-op), so RAM holds only what a phase touches.
+    Conversion goes shard by shard (one shard in RAM at a time) and is renamed into place when
+    complete; `src` itself is returned when nothing needs converting."""
+    import hashlib
+    import json
+    import os
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    src = Path(src)
+    stored = checkpoint_dtypes(src)
+    if not stored or stored == {dtype} or (dtype in stored and stored <= {dtype, torch.float32}):
+        return src  # already in `dtype` (its float32 parts being the kept modules)
+    files = sorted(src.iterdir())
+    stamp = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files if f.is_file()]
+    key = hashlib.sha256(json.dumps([str(src.resolve()), str(dtype), list(keep_fp32), stamp]).encode()).hexdigest()
+    target = Path(cache_root) / f"{src.parent.name}--{src.name}--{str(dtype).removeprefix('torch.')}--{key[:16]}"
+    if (target / ".complete").is_file():
+        return target
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for file in files:
+            if file.suffix == ".safetensors":
+                tensors = {}
+                with safe_open(str(file), framework="pt") as handle:
+                    metadata = handle.metadata()
+                    for name in handle.keys():
+                        tensor = handle.get_tensor(name)
+                        if tensor.is_floating_point() and not any(p in name.split(".") for p in keep_fp32):
+                            tensor = tensor.to(dtype)
+                        tensors[name] = tensor
+                save_file(tensors, str(tmp / file.name), metadata=metadata)
+                del tensors
+            elif file.is_file():
+                shutil.copy2(file, tmp / file.name)
+        (tmp / ".complete").write_text(json.dumps({"source": str(src), "dtype": str(dtype)}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

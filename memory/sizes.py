@@ -26,7 +26,7 @@ from core.dtypes import itemsize, parse_dtype
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "presets" / "configs"
 
 # Classes with no weights (tokenizers, processors): planned as 0 bytes.
-_NO_WEIGHT_SUFFIXES = ("Tokenizer", "TokenizerFast", "Processor", "ImageProcessor", "FeatureExtractor")
+_NO_WEIGHT_SUFFIXES = ("Tokenizer", "TokenizerFast", "Processor", "ImageProcessor", "FeatureExtractor", "Scheduler")
 _TRANSFORMERS_CLASSES = {"LlamaModel", "CLIPTextModel", "SiglipVisionModel", "CLIPVisionModel", "T5EncoderModel",
                          "UMT5EncoderModel", "CLIPVisionModelWithProjection", "LlamaForCausalLM"}
 

@@ -8,7 +8,8 @@ import pytest
 
 from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from models.framepack import schedule
-from models.framepack.pipeline import FramePackParams, Stopped, generate
+from core.errors import JobStopped
+from models.framepack.pipeline import FramePackParams, generate
 from core.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -117,17 +118,18 @@ def test_stop_after_k_sections_then_run_again(components) -> None:  # noqa: F811
     stop_after = 2
     gen = generate(placement(components["inverted"]), params(seconds=2.0),
                    should_stop=lambda: len(got) >= stop_after)
-    with pytest.raises(Stopped) as err:
+    with pytest.raises(JobStopped) as err:
         for out in gen:
             got.append(out.frames.copy())
-    assert len(got) == stop_after and err.value.sections_done == stop_after and err.value.total_sections == 5
+    assert len(got) == stop_after and err.value.done == stop_after and err.value.total == 5
+    assert err.value.unit == "sections"
     # Stop inside a step: the running section is dropped, nothing else breaks.
     steps_seen = []
-    with pytest.raises(Stopped) as err:
+    with pytest.raises(JobStopped) as err:
         for _ in generate(placement(components["inverted"]), params(seconds=2.0),
                           on_step=steps_seen.append, should_stop=lambda: len(steps_seen) >= 3):
             pass
-    assert err.value.sections_done == 1
+    assert err.value.done == 1
     again = run(components, params(seconds=1.0))
     assert len(again) == 2 and again[-1].frames.shape[0] == 25
 

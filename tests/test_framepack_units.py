@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.framepack import buckets, prompts, sampler, schedule
+from models import sampling as sampler
+from models.framepack import buckets, prompts, schedule
 from models.framepack.preview import latent_preview
 from core.errors import InputError
 
@@ -133,8 +134,8 @@ def test_prompts_per_section_order_snap_and_blend() -> None:
 # -- sampler -----------------------------------------------------------------------------------
 
 def test_mu_and_sigmas() -> None:
-    assert sampler.flux_mu(256) == pytest.approx(0.5) and sampler.flux_mu(4096) == pytest.approx(1.15)
-    assert sampler.flux_mu(13464) == pytest.approx(math.log(7))  # capped at the 640 buckets
+    assert sampler.dynamic_shift_mu(256) == pytest.approx(0.5) and sampler.dynamic_shift_mu(4096) == pytest.approx(1.15)
+    assert sampler.dynamic_shift_mu(13464) == pytest.approx(math.log(7))  # capped at the 640 buckets
     s = sampler.flow_sigmas(25, mu=0.8)
     assert s.shape == (26,) and s[0] == 1 and s[-1] == 0 and bool((s[1:] < s[:-1]).all())
     # diffusers' static shift s*t/(1+(s-1)t) == the exponential shift with mu = ln s.
@@ -155,7 +156,7 @@ def test_samplers_recover_a_known_x0(run) -> None:
     noise = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(1))
     seen = []
     out = run(_linear_flow_model(x0), noise, sampler.flow_sigmas(6, mu=1.0),
-              callback=lambda i, n, pred, x: seen.append((i, n)))
+              callback=lambda step: seen.append((step.i, step.total)))
     assert torch.allclose(out, x0, atol=1e-5)
     assert seen == [(i, 6) for i in range(6)]
 
@@ -165,10 +166,10 @@ def test_guidance_calls_negative_only_with_real_cfg() -> None:
     pos = lambda x, s: (calls.append("pos"), torch.ones_like(x))[1]  # noqa: E731
     neg = lambda x, s: (calls.append("neg"), torch.zeros_like(x))[1]  # noqa: E731
     x, s = torch.zeros(1, 2, 1, 2, 2), torch.tensor([0.5])
-    assert torch.allclose(sampler.guided_denoiser(pos, neg, cfg=1.0)(x, s), -0.5 * torch.ones_like(x))
+    assert torch.allclose(sampler.to_denoiser(sampler.cfg_velocity(pos, neg, scale=1.0))(x, s), -0.5 * torch.ones_like(x))
     assert calls == ["pos"]
     calls.clear()
-    out = sampler.guided_denoiser(pos, neg, cfg=3.0)(x, s)
+    out = sampler.to_denoiser(sampler.cfg_velocity(pos, neg, scale=3.0))(x, s)
     assert calls == ["pos", "neg"] and torch.allclose(out, -1.5 * torch.ones_like(x))
 
 

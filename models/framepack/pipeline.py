@@ -17,7 +17,7 @@ the history taken from the VAE-encoded frames to extend; those frames are kept b
 start of the output, the new frames follow without a cross-fade at the junction.
 
 Stopping: `should_stop()` is checked before each section and after every step; when it returns
-True, `generate` raises `Stopped` (a `core.errors.JobStopped`). Every finished section was
+True, `generate` raises `core.errors.JobStopped` (done = finished sections). Every finished section was
 already yielded, so the caller keeps it; the next `generate` call starts clean.
 
 Relation to diffusers' `HunyuanVideoFramepackPipeline` (checked by tests/test_framepack_parity.py):
@@ -48,10 +48,12 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 import numpy as np
 import torch
 
-from models.framepack import buckets, encode, prompts, sampler, schedule
+from models import sampling
+from models.framepack import buckets, encode, prompts, schedule
 from models.framepack.preview import latent_preview
 from models.framepack.teacache import TeaCache
-from core.errors import InputError, JobStopped
+from core.errors import InputError
+from core.stop import stopped
 
 ENCODE_COMPONENTS = ("text_encoder", "text_encoder_2", "image_encoder", "vae")
 
@@ -105,15 +107,6 @@ class SectionOutput:
     conditioning: dict[str, Any]
     timings: dict[str, float]
     teacache: dict[str, Any] | None = None
-
-
-class Stopped(JobStopped):
-    """Raised by `generate` when `should_stop()` said so; finished sections were already yielded."""
-
-    def __init__(self, sections_done: int, total_sections: int) -> None:
-        self.sections_done = sections_done
-        self.total_sections = total_sections
-        super().__init__(f"stopped after {sections_done} of {total_sections} sections")
 
 
 def generate(placement: Any, params: FramePackParams, *,
@@ -201,7 +194,7 @@ def _run(placement: Any, params: FramePackParams, on_step: Callable[[StepInfo], 
     try:
         for k in range(total_sections):
             if should_stop():
-                raise Stopped(k, total_sections)
+                raise stopped(k, total_sections, "sections")
             t0, c0 = time.perf_counter(), time.process_time()
             is_first, is_last = k == 0, k == total_sections - 1
 
@@ -233,8 +226,8 @@ def _run(placement: Any, params: FramePackParams, on_step: Callable[[StepInfo], 
 
             # 3b. Denoise the section's window from fresh noise (drawn on the CPU generator).
             noise = torch.randn((1, channels, window, latent_h, latent_w), generator=generator, dtype=torch.float32)
-            mu = None if params.shift is not None else sampler.flux_mu(window * latent_h * latent_w / schedule.PATCH ** 2)
-            sigmas = sampler.flow_sigmas(params.steps, mu=mu, shift=params.shift)
+            mu = None if params.shift is not None else sampling.dynamic_shift_mu(window * latent_h * latent_w / schedule.PATCH ** 2)
+            sigmas = sampling.flow_sigmas(params.steps, mu=mu, shift=params.shift)
             conditioning["mu"] = mu if mu is not None else float(np.log(params.shift))
             with placement.phase("transformer"):
                 new_latents = _denoise_section(
@@ -307,7 +300,7 @@ def _denoise_section(placement: Any, params: FramePackParams, k: int, noise: tor
         "indices_latents_history_4x": index.history_4x.to(device),
     }
 
-    def velocity(embeds: encode.TextEmbeds, branch: str) -> sampler.Velocity:
+    def velocity(embeds: encode.TextEmbeds, branch: str) -> sampling.Velocity:
         def call(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             if teacache is not None:
                 teacache.begin(branch)
@@ -317,18 +310,20 @@ def _denoise_section(placement: Any, params: FramePackParams, k: int, noise: tor
                 pooled_projections=embeds.pooled, return_dict=False, **shared)[0]
         return call
 
-    denoiser = sampler.guided_denoiser(velocity(positive_text, "positive"), velocity(negative_text, "negative"),
-                                       cfg=params.cfg, rescale=params.rs)
+    denoiser = sampling.to_denoiser(sampling.cfg_velocity(velocity(positive_text, "positive"),
+                                                          velocity(negative_text, "negative"),
+                                                          scale=params.cfg, rescale=params.rs))
 
-    def callback(step: int, total: int, x0: torch.Tensor, x: torch.Tensor) -> None:
+    def callback(step: sampling.Step) -> None:
         if should_stop():
-            raise Stopped(k, total_sections)
+            raise stopped(k, total_sections, "sections")
         if on_step is not None:
-            on_step(StepInfo(section=k, step=step + 1, total_steps=total, preview=latent_preview(x0)))
+            on_step(StepInfo(section=k, step=step.i + 1, total_steps=step.total,
+                             preview=latent_preview(step.denoised)))
 
     if teacache is not None:
         teacache.new_section(params.steps)
-    run = sampler.sample_euler if params.sampler == "euler" else sampler.sample_unipc
+    run = sampling.sample_euler if params.sampler == "euler" else sampling.sample_unipc
     with torch.no_grad():
         latents = run(denoiser, noise.to(device), sigmas.to(device), callback=callback)
     return latents.float().cpu()
