@@ -15,11 +15,14 @@ added around it, each because diffusers does not do it:
 
 Weights loaded with `low_cpu_mem_usage` from safetensors stay memory-mapped (file-backed pages the
 kernel can drop), so streaming reads the checkpoint itself; `offload_dir` switches to diffusers'
-disk offload (group files) for weights that are not file-backed.
+disk offload (group files) for weights that are not file-backed. Disk groups onloaded to a CPU
+device are copied out of the file mapping into aligned memory, and `release()` reads every disk
+group back from its file (diffusers leaves uninitialised placeholders in the parameters).
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -27,13 +30,14 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from core.errors import DeviceOutOfMemory
 from memory.placement import Placement
 from memory.plan import ComponentPlan, MemoryPlan
-from core.errors import DeviceOutOfMemory
 
 _GROUP_HOOK = "group_offloading"
 _TRACKER_HOOK = "layer_execution_tracker"
 _LAZY_HOOK = "lazy_prefetch_group_offloading"
+_CPU_ALIGNMENT = 64  # bytes: what torch's CPU allocator gives every tensor (c10 gAlignment)
 
 
 # ------------------------------------------------------------------------------------------ counting
@@ -107,6 +111,7 @@ class PlannedPlacement(Placement):
     _host_params: dict[str, list[tuple[nn.Module, str, nn.Parameter, torch.Tensor]]] = field(
         default_factory=dict, repr=False)
     _depth: dict[str, int] = field(default_factory=dict, repr=False)  # nested phases of one component
+    _disk_groups: dict[str, list[object]] = field(default_factory=dict, repr=False)  # component -> disk groups
 
     def _move(self, name: str, device: torch.device) -> None:
         """Phase moves keep the host tensors (memory-mapped after loading) and put them back on the
@@ -172,6 +177,8 @@ class PlannedPlacement(Placement):
                 continue
             if name in self.managed_by_hooks:
                 HookRegistry.check_if_exists_or_initialize(module).remove_hook(_GROUP_HOOK, recurse=True)
+            for group in self._disk_groups.pop(name, ()):
+                _restore_from_disk(group, self.offload_device)
             if name in self._host_params:
                 self._restore(name, module)
             module.to(self.offload_device)
@@ -233,6 +240,35 @@ def _group_key(component: str, leader: str, group: object, names: dict[int, str]
     return f"{component}.{mods[0]}"
 
 
+def _align_cpu_onload(group: object) -> None:
+    """A disk group onloaded to a CPU device holds views into the mmap'd safetensors file
+    (`_onload_from_disk`: `load_file(..., device="cpu")`, then `tensor_obj.data = loaded_tensors[key]`).
+    Tensors are packed back to back there, so a view is often only 4- or 8-byte aligned, while the
+    same weights in torch's allocator are 64-byte aligned. MKL picks its sgemm loops by operand
+    alignment on some code paths (SSE4.2/AVX), which changes the summation order: the output then
+    differs in the last bits from the resident module. Misaligned views are copied to allocator
+    memory, as a copy to a real device would be; the group's offload frees them again."""
+    if getattr(group, "offload_to_disk_path", None) is None:
+        return
+    for tensor in group.key_to_tensor.values():
+        if tensor.device.type == "cpu" and tensor.data_ptr() % _CPU_ALIGNMENT:
+            tensor.data = tensor.data.clone()
+
+
+def _restore_from_disk(group: object, device: torch.device) -> None:
+    """Every tensor of a disk group read back from its file onto `device`, then the file removed.
+    diffusers' `_offload_to_disk` replaces each tensor's data with `torch.empty_like(...)` (its
+    values live only in the file), so with the hooks removed the module would keep uninitialised
+    memory. The copies are owned (not views into the file), so the scratch folder can go."""
+    import safetensors.torch
+
+    loaded = safetensors.torch.load_file(group.safetensors_file_path, device="cpu")
+    for key, tensor in group.key_to_tensor.items():
+        tensor.data = loaded[key].to(device, copy=True)
+    del loaded
+    os.remove(group.safetensors_file_path)
+
+
 def _instrument(group: object, hooks: list[object], key: str, nbytes: int, counter: DeviceByteCounter | None) -> None:
     on, off = group.onload_, group.offload_
     state = {"on": False}
@@ -245,6 +281,7 @@ def _instrument(group: object, hooks: list[object], key: str, nbytes: int, count
         if counter is not None:
             counter.load(key, nbytes, "load" if counter.active is group else "prefetch")
         on()
+        _align_cpu_onload(group)
         state["on"] = True
 
     def offload_() -> None:
@@ -272,20 +309,27 @@ def _instrument(group: object, hooks: list[object], key: str, nbytes: int, count
 
 def stream_component(module: nn.Module, name: str, cp: ComponentPlan, device: torch.device,
                      counter: DeviceByteCounter | None = None, offload_dir: str | None = None,
-                     pinned_bytes: int = 0) -> list[tuple[str, object]]:
-    """Hook `module` for block streaming as `cp` says; returns [(key, group)] in execution order."""
+                     pinned_bytes: int = 0, disk_groups: list[object] | None = None) -> list[tuple[str, object]]:
+    """Hook `module` for block streaming as `cp` says; returns [(key, group)] in execution order.
+    With `offload_dir`, every group (resident ones too) is appended to `disk_groups`."""
     from diffusers.hooks import HookRegistry, apply_group_offloading
 
     cuda = device.type == "cuda"
+    disk_path = os.path.join(offload_dir, name) if offload_dir else None
+    if disk_path:  # diffusers reuses a group file that exists (`_offload_to_disk`): stale weights
+        for stale in glob.glob(os.path.join(glob.escape(disk_path), "group_*.safetensors")):
+            os.remove(stale)
     apply_group_offloading(
         module, onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
         num_blocks_per_group=max(1, cp.blocks_per_group), use_stream=cuda, record_stream=cuda,
         # With a stream, False would pin every parameter up front; we pin up to the cap below.
         low_cpu_mem_usage=True,
-        offload_to_disk_path=os.path.join(offload_dir, name) if offload_dir else None,
+        offload_to_disk_path=disk_path,
     )
     names = _module_names(module)
     collected = _collect_groups(module)
+    if disk_path and disk_groups is not None:
+        disk_groups.extend(group for _, group, _ in collected)
     block_order = [f"{bl}.{i}" for bl, child in module.named_children()
                    if isinstance(child, (nn.ModuleList, nn.Sequential)) for i in range(len(child))]
     resident_names = set(block_order[:cp.blocks_resident])
@@ -301,6 +345,7 @@ def stream_component(module: nn.Module, name: str, cp: ComponentPlan, device: to
             group.onload_()  # stays: its hooks go, so nothing ever offloads it again
             if group.stream is not None:
                 group.stream.synchronize()
+            _align_cpu_onload(group)
             for m in group.modules:
                 registry = HookRegistry.check_if_exists_or_initialize(m)
                 registry.remove_hook(_GROUP_HOOK, recurse=False)
@@ -344,6 +389,7 @@ def apply_plan(plan: MemoryPlan, components: dict[str, nn.Module], device: torch
     resident: set[str] = set()
     hooked: set[str] = set()
     groups: dict[str, list[tuple[str, object]]] = {}
+    disk_groups: dict[str, list[object]] = {}
     for name, module in components.items():
         cp = plan.components.get(name)
         if cp is None or not isinstance(module, nn.Module):
@@ -352,7 +398,8 @@ def apply_plan(plan: MemoryPlan, components: dict[str, nn.Module], device: torch
             resident.add(name)
         elif cp.placement == "streamed":
             disk = offload_dir if (offload_dir and cp.host != "ram") else None
-            groups[name] = stream_component(module, name, cp, device, counter, disk, cp.pinned_bytes)
+            groups[name] = stream_component(module, name, cp, device, counter, disk, cp.pinned_bytes,
+                                            disk_groups.setdefault(name, []))
             hooked.add(name)
         if plan.vae_tiling and name == plan.vae_tiling_component:
             # Tile sizes the plan's decode estimate assumed; callers still switch tiling on per decode.
@@ -360,4 +407,4 @@ def apply_plan(plan: MemoryPlan, components: dict[str, nn.Module], device: torch
             module.enable_tiling(**plan.vae_tiling)
             module.use_tiling = use
     return PlannedPlacement(device=device, components=components, resident=resident, managed_by_hooks=hooked,
-                            counter=counter, plan=plan, groups=groups)
+                            counter=counter, plan=plan, groups=groups, _disk_groups=disk_groups)

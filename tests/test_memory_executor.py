@@ -4,12 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.errors import DeviceOutOfMemory
 from memory.budget import GIB
 from memory.executor import DeviceByteCounter, apply_plan, choose_pinned
 from memory.plan import make_plan
-from core.errors import DeviceOutOfMemory
+from memory.profile import weightless_profile
+from studio.planning import plan_for
+from models.registry import get_family
 
-FRAMEPACK = {"id": "tiny-test", "family": "framepack", "components": {}}
+FRAMEPACK = get_family("framepack").profile
 C, H, W, WINDOW = 4, 8, 8, 3
 
 
@@ -43,14 +46,14 @@ def framepack_inputs() -> tuple[tuple, dict]:
 
 def _plan_with_resident_blocks(model, n_resident: int):
     """A virtual device just big enough for the streamed phase plus `n_resident` blocks."""
-    streamed = make_plan(FRAMEPACK, 64, 64, 1, vram_gb=1e-6, ram_gb=8, gpu_memory_preservation_gb=0,
-                         reserve_gb=0, modules={"transformer": model})
+    streamed = make_plan(FRAMEPACK, {"transformer": model}, 64, 64, 1, vram_gb=1e-6, ram_gb=8, gpu_memory_preservation_gb=0,
+                         reserve_gb=0)
     need = streamed.phases["denoise"].device_bytes
     blocks = [sum(p.numel() * 4 for p in b.parameters()) for b in [*model.transformer_blocks,
                                                                    *model.single_transformer_blocks]]
     vram = need + sum(blocks[:n_resident]) + 1
-    plan = make_plan(FRAMEPACK, 64, 64, 1, vram_gb=vram / GIB, ram_gb=8, gpu_memory_preservation_gb=0,
-                     reserve_gb=0, modules={"transformer": model})
+    plan = make_plan(FRAMEPACK, {"transformer": model}, 64, 64, 1, vram_gb=vram / GIB, ram_gb=8, gpu_memory_preservation_gb=0,
+                     reserve_gb=0)
     assert plan.components["transformer"].blocks_resident == n_resident and plan.fits
     return plan
 
@@ -96,11 +99,25 @@ def test_a_smaller_virtual_device_raises_device_out_of_memory() -> None:
             placement.get("transformer")(*args, **kwargs)
 
 
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().view(torch.uint8)
+
+
+def _disk_plan(model):
+    plan = _plan_with_resident_blocks(model, 1)
+    plan.components["transformer"].host = "disk"
+    return plan
+
+
 @torch.no_grad()
 def test_disk_backed_streaming_is_bit_exact(tmp_path) -> None:
+    """Bit-exact because every layer runs on the original bytes at the allocator's 64-byte alignment:
+    diffusers onloads a disk group on CPU as views into the mmap'd file (4/8-byte aligned), and MKL's
+    SSE4.2/AVX sgemm sums in an alignment-dependent order (MKL_ENABLE_INSTRUCTIONS=AVX: ~5e-7 off)."""
     model = tiny_framepack()
     args, kwargs = framepack_inputs()
     reference = model(*args, **kwargs)[0]
+    original = {n: p.detach().clone() for n, p in model.named_parameters()}
     plan = _plan_with_resident_blocks(model, 1)
     plan.components["transformer"].host = "disk"
     counter = DeviceByteCounter(plan.phases["denoise"].weights_bytes)
@@ -109,9 +126,73 @@ def test_disk_backed_streaming_is_bit_exact(tmp_path) -> None:
     # One file per group: other + 6 blocks (diffusers writes every group when hooks are applied,
     # before the resident block is taken out of streaming).
     assert len(files) == 7
+    names = {m: n for n, m in model.named_modules()}
+    seen: dict[str, list[bool]] = {}  # parameter -> [same bits and 64-byte aligned] at each use
+
+    def check(module, _args) -> None:  # runs inside the onload leader's forward: the group is on
+        for key, p in module.named_parameters(recurse=False):
+            name = f"{names[module]}.{key}".lstrip(".")
+            seen.setdefault(name, []).append(torch.equal(_bits(p), _bits(original[name])) and p.data_ptr() % 64 == 0)
+
+    hooks = [m.register_forward_pre_hook(check) for m in model.modules()]
     with placement.phase("transformer"):
         out = placement.get("transformer")(*args, **kwargs)[0]
+    for hook in hooks:
+        hook.remove()
+    assert set(seen) == set(original)  # every weight is used
+    assert all(all(v) for v in seen.values()), [n for n, v in seen.items() if not all(v)]
     assert torch.equal(out, reference) and counter.peak <= counter.budget
+
+
+@torch.no_grad()
+def test_release_after_disk_streaming_gives_back_the_original_weights(tmp_path) -> None:
+    """diffusers' disk offload leaves `torch.empty_like` placeholders in the parameters (the values
+    are only in the group files): release() reads them back into the same Parameter objects, and the
+    original tensors were not kept alive meanwhile (no second copy in RAM)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    model = tiny_framepack()
+    args, kwargs = framepack_inputs()
+    reference = model(*args, **kwargs)[0]
+    params = dict(model.named_parameters())
+    original = {n: p.detach().clone() for n, p in params.items()}
+    storages = [StorageWeakRef(p.untyped_storage()) for p in params.values()]
+    plan = _disk_plan(model)
+    counter = DeviceByteCounter(plan.phases["denoise"].weights_bytes)
+    placement = apply_plan(plan, {"transformer": model}, "cpu", counter=counter, offload_dir=str(tmp_path))
+    assert all(s.expired() for s in storages)  # streaming from the files, not from a kept copy
+    with placement.phase("transformer"):
+        placement.get("transformer")(*args, **kwargs)
+    placement.release()
+    placement.release()  # the OOM guard and the job's `finally` may both release
+    assert all(p is params[n] for n, p in model.named_parameters())
+    for name, p in model.named_parameters():
+        assert p.device.type == "cpu" and p.data_ptr() % 64 == 0, name
+        assert torch.equal(_bits(p), _bits(original[name])), name
+    registries = [m._diffusers_hook for m in model.modules() if hasattr(m, "_diffusers_hook")]
+    assert not [r for r in registries if r.get_hook("group_offloading") is not None]  # hooks gone
+    assert not list((tmp_path / "transformer").glob("group_*.safetensors"))  # owned copies: the files went
+    assert torch.equal(model(*args, **kwargs)[0], reference)
+    placement = apply_plan(plan, {"transformer": model}, "cpu", offload_dir=str(tmp_path))  # the next job
+    with placement.phase("transformer"):
+        assert torch.equal(placement.get("transformer")(*args, **kwargs)[0], reference)
+    placement.release()
+    assert torch.equal(model(*args, **kwargs)[0], reference)
+
+
+@torch.no_grad()
+def test_disk_streaming_never_reads_group_files_left_by_another_model(tmp_path) -> None:
+    """diffusers writes a group file only if none exists at its path, and the name comes from the
+    block (`transformer_blocks_0_0`), not the weights: files left by a job that never released
+    (crash) or by another checkpoint of the same class must not be read."""
+    first, second = tiny_framepack(0), tiny_framepack(1)
+    args, kwargs = framepack_inputs()
+    reference = second(*args, **kwargs)[0]
+    plan = _disk_plan(first)
+    apply_plan(plan, {"transformer": first}, "cpu", offload_dir=str(tmp_path))  # never released
+    placement = apply_plan(plan, {"transformer": second}, "cpu", offload_dir=str(tmp_path))
+    with placement.phase("transformer"):
+        assert torch.equal(placement.get("transformer")(*args, **kwargs)[0], reference)
 
 
 @torch.no_grad()
@@ -128,8 +209,8 @@ def test_streamed_text_encoder_and_phase_components_are_counted() -> None:
     ref_clip = clip(ids[:, :5]).pooler_output
     comps = {"text_encoder": llama, "text_encoder_2": clip}
     llama_bytes = sum(p.numel() * 4 for p in llama.parameters())
-    plan = make_plan(FRAMEPACK, 64, 64, 1, vram_gb=(llama_bytes * 0.9) / GIB, ram_gb=8, reserve_gb=0,
-                     gpu_memory_preservation_gb=0, modules=comps)
+    plan = make_plan(FRAMEPACK, comps, 64, 64, 1, vram_gb=(llama_bytes * 0.9) / GIB, ram_gb=8, reserve_gb=0,
+                     gpu_memory_preservation_gb=0)
     assert plan.components["text_encoder"].placement == "streamed"
     assert plan.components["text_encoder_2"].placement == "phase"
     counter = DeviceByteCounter(plan.phases["encode"].weights_bytes)
@@ -146,8 +227,7 @@ def test_streamed_text_encoder_and_phase_components_are_counted() -> None:
 
 def test_phase_components_are_checked_before_they_move() -> None:
     vae = torch.nn.Linear(64, 64)
-    plan = make_plan({"id": "x", "family": "other", "components": {}}, 64, 64, 1, vram_gb=1.0, ram_gb=8,
-                     reserve_gb=0, modules={"vae": vae})
+    plan = make_plan(weightless_profile("other"), {"vae": vae}, 64, 64, 1, vram_gb=1.0, ram_gb=8, reserve_gb=0)
     plan.components["vae"].placement = "phase"
     placement = apply_plan(plan, {"vae": vae}, "cpu", counter=DeviceByteCounter(100))
     with pytest.raises(DeviceOutOfMemory):
@@ -188,7 +268,7 @@ def test_vae_tiles_follow_the_plan() -> None:
 
     vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
                                     norm_num_groups=4)
-    plan = make_plan("framepack", 640, 640, 60, vram_gb=6, ram_gb=16)
+    plan = plan_for("framepack", 640, 640, 60, vram_gb=6, ram_gb=16)
     apply_plan(plan, {"vae": vae}, "cpu")
     assert vae.tile_sample_min_height == plan.vae_tiling["tile_sample_min_height"] == 256
     assert vae.use_tiling is False  # the model code switches tiling on per decode
