@@ -82,7 +82,10 @@ def main() -> None:
 
     pipe = None
     if not args.skip_diffusers:
-        from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideoFramepackPipeline
+        from diffusers import (
+            FlowMatchEulerDiscreteScheduler,
+            HunyuanVideoFramepackPipeline,
+        )
 
         scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0, use_dynamic_shifting=True)
         names = ("text_encoder", "tokenizer", "transformer", "vae", "text_encoder_2", "tokenizer_2",

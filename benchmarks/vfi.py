@@ -30,7 +30,11 @@ from skimage.metrics import structural_similarity
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.interpolation.baselines import frame_repeat, linear_crossfade, plain_dis_warp  # noqa: E402
+from studio.interpolation.baselines import (  # noqa: E402
+    frame_repeat,
+    linear_crossfade,
+    plain_dis_warp,
+)
 from studio.interpolation.flow import interpolate_frames_flow  # noqa: E402
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[2] / "shared/bench/vfi_dev"

@@ -15,8 +15,8 @@ Every estimate is for batch 1: FramePack runs its CFG passes one after the other
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
 
 @dataclass(frozen=True)
 class ActivationEstimate:

@@ -12,9 +12,9 @@ from typing import Callable
 
 import torch
 
+from core.errors import DeviceOutOfMemory
 from memory.budget import gb
 from memory.plan import MemoryPlan
-from core.errors import DeviceOutOfMemory
 
 
 def is_oom(exc: BaseException) -> bool:

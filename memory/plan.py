@@ -26,9 +26,16 @@ from torch import nn
 
 from core.errors import InputError
 from memory import activations as act
-from memory.budget import GIB, default_pinned_cap, gb, probe_device, probe_host, to_bytes
-from memory.profile import JobShape, MemoryProfile
-from memory.sizes import ComponentSize, component_size, itemsize, dtype_of, module_size
+from memory.budget import (
+    GIB,
+    default_pinned_cap,
+    gb,
+    probe_device,
+    probe_host,
+    to_bytes,
+)
+from memory.profile import MemoryProfile
+from memory.sizes import ComponentSize, component_size, dtype_of, itemsize, module_size
 
 # Host memory of the process itself: measured 0.52 GiB RSS after importing torch 2.13 (CPU build),
 # diffusers, transformers and gradio. CUDA builds add the CUDA runtime, cuBLAS/cuDNN and the
@@ -221,7 +228,8 @@ def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int,
               gpu_memory_preservation_gb: float = 6.0, *, frames: int | None = None, reserve_gb: float = 1.0,
               pinned_cap_gb: float | None = None, window: int | None = None, blocks_per_group: int = 1,
               prefetch: int = 1, fp8: tuple[str, ...] = (), options: Mapping[str, Any] | None = None,
-              label: str = "", notes: tuple[str, ...] = (), configs_dir: Any = None) -> MemoryPlan:
+              label: str = "", notes: tuple[str, ...] = (), configs_dir: Any = None,
+              use_fallbacks: bool = True) -> MemoryPlan:
     """Plan one job of a family described by `profile`.
 
     `components`: see `component_sizes`. `vram_gb=None` probes CUDA (or plans a host-only run
@@ -342,7 +350,7 @@ def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int,
     resident_total = 0
     if all_bytes + max_act + reserve <= V:
         placement = {n: "resident" for n in comps}
-        notes_out.append("everything fits: all components resident (like FramePack's high-VRAM mode)")
+        notes_out.append("everything fits: all components resident (no streaming)")
     else:
         hot_bytes = sizes[hot_name].bytes if hot_name else 0
 

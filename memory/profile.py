@@ -62,6 +62,8 @@ class MemoryProfile:
     vae_tiling: VaeTiling | None = None
     tips: tuple[str, ...] = ()
     large_pixels: int = 0  # above width*height = this, `tips` suggest a smaller frame
+    preset_options: tuple[str, ...] = ()  # preset defaults the shape / ledgers read (e.g. a VAE's scale)
+    fallbacks: tuple[dict[str, Any], ...] = ()  # memory options tried in order when a plan does not fit
 
     def phase_map(self, present: set[str]) -> dict[str, tuple[str, ...]]:
         """Phases with only the components this job has (order kept)."""

@@ -27,8 +27,6 @@ CONFIGS_DIR = Path(__file__).resolve().parent.parent / "presets" / "configs"
 
 # Classes with no weights (tokenizers, processors): planned as 0 bytes.
 _NO_WEIGHT_SUFFIXES = ("Tokenizer", "TokenizerFast", "Processor", "ImageProcessor", "FeatureExtractor", "Scheduler")
-_TRANSFORMERS_CLASSES = {"LlamaModel", "CLIPTextModel", "SiglipVisionModel", "CLIPVisionModel", "T5EncoderModel",
-                         "UMT5EncoderModel", "CLIPVisionModelWithProjection", "LlamaForCausalLM"}
 
 
 def dtype_of(name: str | torch.dtype | None, default: torch.dtype = torch.float32) -> torch.dtype:
@@ -97,8 +95,12 @@ def is_weightless(cls_name: str) -> bool:
 
 
 def model_class(cls_name: str) -> type[nn.Module]:
-    lib = "transformers" if cls_name in _TRANSFORMERS_CLASSES else "diffusers"
-    return getattr(importlib.import_module(lib), cls_name)
+    """The model class of that name from diffusers, else from transformers."""
+    for library in ("diffusers", "transformers"):
+        cls = getattr(importlib.import_module(library), cls_name, None)
+        if isinstance(cls, type) and issubclass(cls, nn.Module):
+            return cls
+    raise ValueError(f"{cls_name!r} is neither a diffusers nor a transformers model class")
 
 
 def build_on_meta(cls_name: str, config: dict) -> nn.Module:

@@ -30,6 +30,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "framepack": Family("framepack", "models.framepack.memory:PROFILE", "models.framepack.loading:load_components"),
     "ldf_vfi": Family("ldf_vfi", "models.ldf_vfi.memory:PROFILE", "models.ldf_vfi.loading:load_components"),
+    "wan": Family("wan", "models.wan.profile:PROFILE", "models.wan.loading:load_components"),
 }
 
 

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from studio.env import StudioEnv
 from core.errors import JobStopped, StudioError
+from studio.env import StudioEnv
 from studio.events import PartialVideo, Preview, Progress, Result
 from studio.fields import add_cli_arguments, request_kwargs_from_cli
 
@@ -94,44 +94,30 @@ def run_with_console(spec_name: str, request: Any, env: StudioEnv, out: str | No
     return 0
 
 
-# --- task subcommands: flags generated from the request's declarations ----------------------
+# --- task subcommands: one per registry entry, flags generated from the request's declarations --
 
-def _add_interpolate(sub: argparse._SubParsersAction) -> None:
-    from studio.tasks.interpolate import InterpolateRequest
+def _add_tasks(sub: argparse._SubParsersAction) -> None:
+    from studio.tasks import all_tasks
 
-    p = sub.add_parser("interpolate", help="2x–16x frame interpolation (same as /interpolate)")
-    add_cli_arguments(p, InterpolateRequest, skip=("output_format",))
-    p.add_argument("--out", default=None, help="OUT.mp4, or FOLDER/ for numbered PNG frames")
-    _common(p)
-    p.set_defaults(handler=_run_interpolate)
+    for spec in all_tasks().values():
+        request_type = spec.request_type
+        p = sub.add_parser(spec.name.replace("_", "-"), help=spec.cli_help or spec.title)
+        # A request may take CLI-only adjustments (e.g. --out FOLDER/ -> PNG frames) in `from_cli`.
+        add_cli_arguments(p, request_type, skip=tuple(getattr(request_type, "cli_skip", ())))
+        p.add_argument("--out", default=None, help=getattr(request_type, "cli_out_help",
+                                                            "copy the result here (file or folder/)"))
+        _common(p)
+        p.set_defaults(handler=lambda args, spec=spec: _run_task(spec, args))
 
 
-def _run_interpolate(args: argparse.Namespace) -> int:
-    from studio.tasks.interpolate import InterpolateRequest
-
+def _run_task(spec: Any, args: argparse.Namespace) -> int:
     env = _env(args)
-    values = request_kwargs_from_cli(args, InterpolateRequest)  # steps/shift None: the preset decides
-    png = args.out is not None and (args.out.endswith(("/", os.sep)) or Path(args.out).is_dir())
-    values["output_format"] = "png" if png else "mp4"
-    return run_with_console("interpolate", InterpolateRequest(**values), env, args.out)
-
-
-def _add_long_video(sub: argparse._SubParsersAction) -> None:
-    from studio.tasks.long_video_request import LongVideoRequest
-
-    p = sub.add_parser("long-video", help="FramePack long video (same as /long_video)")
-    add_cli_arguments(p, LongVideoRequest)
-    p.add_argument("--out", default=None, help="copy the final mp4 here (file or folder/)")
-    _common(p)
-    p.set_defaults(handler=_run_long_video)
-
-
-def _run_long_video(args: argparse.Namespace) -> int:
-    from studio.tasks.long_video_request import LongVideoRequest
-
-    env = _env(args)
-    values = request_kwargs_from_cli(args, LongVideoRequest, env.preset_for("framepack").defaults)
-    return run_with_console("long_video", LongVideoRequest(**values), env, args.out)
+    request_type = spec.request_type
+    preset = getattr(request_type, "defaults_preset", None)
+    values = request_kwargs_from_cli(args, request_type, env.preset_for(preset).defaults if preset else None)
+    if hasattr(request_type, "from_cli"):
+        values = request_type.from_cli(values, args)
+    return run_with_console(spec.name, request_type(**values), env, args.out)
 
 
 # --- rerun, models, plan ---------------------------------------------------------------------
@@ -184,7 +170,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
-    _add_long_video, _add_interpolate, _add_rerun, _add_models, _add_plan,
+    _add_tasks, _add_rerun, _add_models, _add_plan,
 )
 
 

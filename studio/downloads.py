@@ -5,8 +5,8 @@ import socket
 from typing import Callable
 from urllib.parse import urlparse
 
-from studio.env import StudioEnv
 from core.errors import StudioError
+from studio.env import StudioEnv
 from studio.presets import download_patterns, get_preset, hub_offline
 
 

@@ -14,7 +14,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
-from studio.validation import MAX_PROMPT_CHARS, as_bool, as_choice, as_float, as_int, as_text
+from studio.validation import (
+    MAX_PROMPT_CHARS,
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    as_text,
+)
 
 Kind = Literal["int", "float", "bool", "choice", "text", "image", "video", "file", "json"]
 MAX_SEED = 2**32 - 1

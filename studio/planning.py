@@ -41,6 +41,8 @@ def plan_for(preset: Preset | str, width: int, height: int, seconds: float | Non
         from memory.profile import weightless_profile
 
         profile = weightless_profile(preset.family)
+    family_options = {k: preset.defaults[k] for k in profile.preset_options if k in preset.defaults}
+    options["options"] = {**family_options, **(options.get("options") or {})}
     window = options.pop("window", None)
     if window is None and preset.defaults.get("latent_window_size"):
         window = int(preset.defaults["latent_window_size"])

@@ -13,8 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from studio.env import StudioEnv
 from core.errors import DeviceOutOfMemory, JobStopped, StudioError
+from studio.env import StudioEnv
 from studio.events import Event, PartialVideo, Progress, Result
 from studio.outputs import new_job_dir, read_settings, write_settings
 from studio.tasks.base import JobContext, TaskSpec

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
 
 PRESETS = {"inverted": "framepack.toml", "f1": "framepack-f1.toml"}

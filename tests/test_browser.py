@@ -28,10 +28,10 @@ def _open(pw, profile: str):
 
 
 def test_outputs_tab_loads_a_past_job_back_into_its_tab(live_server, tmp_path: Path) -> None:
+    from conftest import moving_square_frames
     from gradio_client import Client, handle_file
     from playwright.sync_api import sync_playwright
 
-    from conftest import moving_square_frames
     from studio.video_io import write_mp4
 
     url, _ = live_server

@@ -6,11 +6,11 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
+from core.errors import StudioError
 from studio.downloads import download_preset
 from studio.env import StudioEnv
-from core.errors import StudioError
 
 
 def test_offline_mode_refuses_at_once(tmp_path) -> None:

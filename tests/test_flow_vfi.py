@@ -6,10 +6,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 import pytest
-
-from core.errors import InputError
-from studio.interpolation import interpolate_frames_flow, interpolate_stream
 from conftest import moving_square_frames
+
+from core.errors import InputError, JobStopped
+from studio.interpolation import interpolate_frames_flow, interpolate_stream
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -166,10 +166,14 @@ def test_on_pair_and_should_stop() -> None:
     assert pairs == [0, 1, 2, 3, 4] and len(out) == 11
 
     pairs.clear()
-    stopped = list(interpolate_stream(moving_square_frames(n=6), 2, on_pair=pairs.append,
-                                      should_stop=lambda: len(pairs) >= 2))
+    stopped: list = []
+    with pytest.raises(JobStopped) as err:  # the one stop error, after what was yielded
+        for frame in interpolate_stream(moving_square_frames(n=6), 2, on_pair=pairs.append,
+                                        should_stop=lambda: len(pairs) >= 2):
+            stopped.append(frame)
     assert pairs == [0, 1]
     assert len(stopped) == 5  # frame 0, pair 0, frame 1, pair 1, frame 2
+    assert err.value.done == 5
 
 
 def test_strips_give_the_same_frames() -> None:

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from PIL import Image
 
-from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
 from models.framepack.pipeline import FramePackParams, generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,12 +5,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
+
+from core.errors import InputError, JobStopped
 from models.framepack import schedule
-from core.errors import JobStopped
 from models.framepack.pipeline import FramePackParams, generate
-from core.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,14 +1,12 @@
 """Tiny kit round trip: build -> load through loading.py -> one transformer forward; determinism."""
 from __future__ import annotations
 
-import pytest
-
 import hashlib
 import json
 from pathlib import Path
 
+import pytest
 import torch
-
 from framepack_fixtures import components, preset, tiny_root  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

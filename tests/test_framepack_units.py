@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import InputError
 from models import sampling as sampler
 from models.framepack import buckets, prompts, schedule
 from models.framepack.preview import latent_preview
-from core.errors import InputError
-
 
 # -- schedule ----------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, moving_square_frames
-from studio.env import StudioEnv
+
 from core.errors import InputError
+from studio.env import StudioEnv
 from studio.runner import drain, rerun_request, run_job
 from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest

@@ -8,7 +8,12 @@ import itertools
 import pytest
 import torch
 
-from models.ldf_vfi.attention import TileGrid, dense_mask, local_attention, tile_coordinates
+from models.ldf_vfi.attention import (
+    TileGrid,
+    dense_mask,
+    local_attention,
+    tile_coordinates,
+)
 
 GRIDS = [
     TileGrid((3, 2, 3), 4, (2, 1, 1)),   # inference window: every temporal tile, 3x3 spatial

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
-import pytest
 import torch
-
 from conftest import SHARED, require_shared
 
 MANIFESTS = SHARED / "manifests"
@@ -62,7 +59,8 @@ def test_cond_vae_matches_manifest() -> None:
     assert _config(manifest) == REAL_CONFIG
     with torch.device("meta"):
         model = WanCondVAE(**_config(manifest))
-    shapes = _shapes(model)
+    # The file's layout (original Wan names): what loading reads and the tiny kit writes.
+    shapes = {k: list(v.shape) for k, v in model.checkpoint_state_dict().items()}
     assert shapes == manifest["params"]
     assert len(shapes) == 337
     by_top: dict[str, int] = {}

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import InputError, JobStopped
 from memory.placement import Placement
-from core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"steps": 2, "tile_px": 64, "vae_batch": 4}  # 64 px tiles at a 48 px stride: 3x3 tokens per tile
@@ -121,8 +121,8 @@ def test_tiny_repo_layout_and_idempotent_build(kit: Path, preset: dict, tmp_path
 def test_loader(kit: Path, preset: dict, components: dict, tmp_path: Path) -> None:
     from models.ldf_vfi.cond_vae import WanCondVAE
     from models.ldf_vfi.loading import load_components, load_cond_vae, load_transformer
-    from models.ldf_vfi.transformer import LDFVFITransformer3DModel
     from models.ldf_vfi.tiny import tiny_component_paths
+    from models.ldf_vfi.transformer import LDFVFITransformer3DModel
 
     assert isinstance(components["transformer"], LDFVFITransformer3DModel)
     assert isinstance(components["cond_vae"], WanCondVAE)
@@ -131,7 +131,7 @@ def test_loader(kit: Path, preset: dict, components: dict, tmp_path: Path) -> No
     typed = load_components(paths, {"transformer": "bfloat16", "cond_vae": None})
     assert typed["transformer"].proj_out.weight.dtype == torch.bfloat16
     assert typed["transformer"].condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32  # kept fp32
-    assert typed["cond_vae"].decoder.conv1.weight.dtype == torch.float32
+    assert typed["cond_vae"].wan.decoder.conv_in.weight.dtype == torch.float32
     assert typed["cond_vae"].latent_mean.device.type == "cpu"  # constants re-created after the meta build
 
     # The reference reads <download>/transformer with subfolder="transformer": accept that nesting too.
@@ -142,7 +142,7 @@ def test_loader(kit: Path, preset: dict, components: dict, tmp_path: Path) -> No
     assert isinstance(load_transformer(nested), LDFVFITransformer3DModel)
 
     # A .pth that is not the conditional VAE is refused, not half-loaded.
-    state = {k: v for k, v in components["cond_vae"].state_dict().items() if not k.startswith("zero_convs.")}
+    state = {k: v for k, v in components["cond_vae"].checkpoint_state_dict().items() if not k.startswith("zero_convs.")}
     torch.save(state, tmp_path / "Wan2.1_VAE_cond_v2.pth")
     with pytest.raises(ValueError, match="missing keys"):
         load_cond_vae(tmp_path)
@@ -212,11 +212,13 @@ def test_lazy_input_and_stop(placement: StrictPlacement) -> None:
     lazy = list(interpolate(placement, iter(frames[:4]), 3, **FAST))
     assert all(np.array_equal(x, y) for x, y in zip(eager, lazy)) and len(eager) == len(lazy) == 10
 
-    # Stopping ends the stream after what was already produced; nothing is raised.
+    # Stopping raises the one stop error after what was already produced, which the caller keeps.
     produced: list[np.ndarray] = []
-    for frame in interpolate(placement, frames[:12], 4, should_stop=lambda: len(produced) >= 40, **FAST):
-        produced.append(frame)
+    with pytest.raises(JobStopped) as stop:
+        for frame in interpolate(placement, frames[:12], 4, should_stop=lambda: len(produced) >= 40, **FAST):
+            produced.append(frame)
     assert len(produced) == 40  # the first chunk's 40 frames; 45 without the stop
+    assert stop.value.done == 40 and stop.value.unit == "frames"
 
 
 def test_validation(placement: StrictPlacement) -> None:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.ldf_vfi.sampler import flow_times, model_timestep
-from models.ldf_vfi.schedule import (chunk_schedule, emission_order, iter_chunks, nearest_fill, output_frames,
-                                     renoise_positions, window_mask)
+from models.ldf_vfi.sampler import model_timestep
+from models.ldf_vfi.schedule import (
+    chunk_schedule,
+    emission_order,
+    iter_chunks,
+    nearest_fill,
+    output_frames,
+    renoise_positions,
+    window_mask,
+)
+from models.sampling import flow_sigmas
 
 
 def _table(n: int, factor: int) -> list[tuple]:
@@ -99,13 +107,13 @@ def test_window_mask_and_nearest_fill() -> None:
 
 
 def test_flow_times_and_integer_timesteps() -> None:
-    times = flow_times(16, 8.0)
+    times = flow_sigmas(16, shift=8.0).tolist()  # LDF-VFI's times: the shared flow sigmas
     assert len(times) == 17 and times[0] == 1.0 and times[-1] == 0.0
     assert times[8] == pytest.approx(8 * 0.5 / (1 + 7 * 0.5))  # s*t / (1 + (s-1) t)
-    assert flow_times(4, 1.0) == [1.0, 0.75, 0.5, 0.25, 0.0]
+    assert flow_sigmas(4, shift=1.0).tolist() == [1.0, 0.75, 0.5, 0.25, 0.0]
     # The model sees int(t * 1000) computed in its dtype, like the reference (bf16 weights).
     assert model_timestep(0.1, torch.bfloat16) == 100.0
     assert model_timestep(0.1, torch.float32) == 100.0
     assert model_timestep(times[1], torch.float32) == int(times[1] * 1000)
     with pytest.raises(ValueError):
-        flow_times(0, 8.0)
+        flow_sigmas(0, shift=8.0)

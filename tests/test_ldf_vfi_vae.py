@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, require_shared
 
 from models.ldf_vfi.cond_vae import WanCondVAE
-from models.ldf_vfi.tiling import (TileSpec, blend_grid, decode_rows, encode_mask_piece, encode_tiled,
-                                   join_pieces, split_pieces)
-
-from conftest import SHARED, require_shared
+from models.ldf_vfi.tiling import (
+    TileSpec,
+    blend_grid,
+    decode_rows,
+    encode_mask_piece,
+    encode_tiled,
+    join_pieces,
+    split_pieces,
+)
 
 MANIFESTS = SHARED / "manifests"
 
@@ -37,7 +42,7 @@ def test_wan_part_equals_diffusers_autoencoder_kl_wan(vae: WanCondVAE) -> None:
     key_map = json.loads(require_shared(MANIFESTS / "ldf_vfi_cond_vae.json").read_text())["key_map_to_diffusers_AutoencoderKLWan"]
     stock = AutoencoderKLWan(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                              temperal_downsample=[False, True, True]).eval()
-    stock.load_state_dict({key_map[k]: v for k, v in vae.state_dict().items() if key_map.get(k)}, strict=True)
+    stock.load_state_dict({key_map[k]: v for k, v in vae.checkpoint_state_dict().items() if key_map.get(k)}, strict=True)
     x = torch.rand(1, 3, 9, 32, 48) * 2 - 1
     z = torch.randn(1, 16, 3, 4, 6)
     with torch.no_grad():

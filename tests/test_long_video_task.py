@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.env import StudioEnv
 from core.errors import DeviceOutOfMemory, InputError, JobStopped, MissingWeightsError
+from studio.env import StudioEnv
 from studio.events import PartialVideo, Result
 from studio.runner import drain, rerun_request, run_job
 from studio.tasks import all_tasks

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from memory.measure import peak_allocated_bytes
 from models.framepack import memory as fp
 from models.wan import memory as wan
-from memory.measure import peak_allocated_bytes
 
 TOLERANCE = 0.25
 

@@ -6,8 +6,8 @@ import sys
 
 import psutil
 import pytest
-
 from conftest import ROOT
+
 from memory.budget import GIB, default_pinned_cap, probe_device, probe_host
 
 

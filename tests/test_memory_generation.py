@@ -7,15 +7,14 @@ video equals the all-resident video bit for bit.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
-
 from framepack_fixtures import components, image, placement, tiny_root  # noqa: F401  (fixtures)
+
 from memory import Placement
 from memory.executor import DeviceByteCounter, apply_plan
-from studio.planning import plan_for
 from models.framepack.pipeline import FramePackParams, generate
-
-import pytest
+from studio.planning import plan_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

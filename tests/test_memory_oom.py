@@ -6,9 +6,9 @@ import weakref
 import pytest
 import torch
 
+from core.errors import DeviceOutOfMemory, StudioError
 from memory.oom import oom_guard, suggestion
 from studio.planning import plan_for
-from core.errors import DeviceOutOfMemory, StudioError
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,13 @@ import argparse
 import json
 
 import pytest
-
 from conftest import ROOT
-from models.framepack import memory as fp
-from models.wan import memory as wan
+
 from memory.budget import GIB
-from studio.planning import add_plan_arguments, run_plan
 from memory.plan import format_plan
-from studio.planning import plan_for
 from memory.sizes import component_size
+from models.framepack import memory as fp
+from studio.planning import add_plan_arguments, plan_for, run_plan
 
 HV = "hunyuanvideo-community/HunyuanVideo"
 

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import torch
-
-from memory.precision import FP8, compute_dtype, enable_fp8_storage, fp8_storage_bytes, parameter_bytes
 from test_memory_executor import framepack_inputs, tiny_framepack
+
+from memory.precision import (
+    FP8,
+    compute_dtype,
+    enable_fp8_storage,
+    fp8_storage_bytes,
+    parameter_bytes,
+)
 
 
 def test_compute_dtype_is_fp32_on_cpu() -> None:

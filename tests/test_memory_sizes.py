@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, SHARED, require_shared
 
-from conftest import ROOT
 from memory.sizes import build_on_meta, component_size, load_config
-
-from conftest import SHARED, require_shared
 
 MANIFESTS = SHARED / "manifests"
 FP = ("HunyuanVideoFramepackTransformer3DModel", "lllyasviel/FramePackI2V_HY", "")

@@ -3,7 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from studio.outputs import atomic_path, atomic_write_json, list_jobs, new_job_dir, write_settings
+from studio.outputs import (
+    atomic_path,
+    atomic_write_json,
+    list_jobs,
+    new_job_dir,
+    write_settings,
+)
 
 
 def test_job_dirs_are_unique_and_dated(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import moving_square_frames
 from gradio_client import Client, handle_file
 
-from conftest import moving_square_frames
 from studio.video_io import count_frames, iter_frames, write_mp4
 
 

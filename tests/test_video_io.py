@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from core.errors import InputError
-from studio.video_io import Mp4Writer, count_frames, is_playable_mp4, iter_frames, probe_video, write_mp4
+from studio.video_io import (
+    Mp4Writer,
+    count_frames,
+    is_playable_mp4,
+    iter_frames,
+    probe_video,
+    write_mp4,
+)
 
 
 def _frames(n: int, h: int, w: int) -> list[np.ndarray]:

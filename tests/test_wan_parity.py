@@ -3,8 +3,6 @@ random weights (the tiny twins of the real repos; outputs are noise), seed, step
 latents within 1e-4. Also: the chunked block option equals the stock forward."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

@@ -20,7 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
+from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import (
+    DEFAULT_PROMPT_TEMPLATE,
+)
 
 PROMPT_TEMPLATE: str = DEFAULT_PROMPT_TEMPLATE["template"]
 CROP_START: int = DEFAULT_PROMPT_TEMPLATE["crop_start"]

@@ -11,8 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from memory.activations import (ActivationEstimate, conv_pad_factor, fp32_factor, text_encoder_activation,
-                                vision_encoder_activation)
+from memory.activations import (
+    ActivationEstimate,
+    conv_pad_factor,
+    fp32_factor,
+    text_encoder_activation,
+    vision_encoder_activation,
+)
 from memory.profile import JobShape, MemoryProfile, VaeTiling
 from memory.sizes import ComponentSize
 from models.framepack.schedule import HISTORY_LATENTS, section_count, total_frames

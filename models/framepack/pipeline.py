@@ -48,12 +48,12 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 import numpy as np
 import torch
 
+from core.errors import InputError
+from core.stop import stopped
 from models import sampling
 from models.framepack import buckets, encode, prompts, schedule
 from models.framepack.preview import latent_preview
 from models.framepack.teacache import TeaCache
-from core.errors import InputError
-from core.stop import stopped
 
 ENCODE_COMPONENTS = ("text_encoder", "text_encoder_2", "image_encoder", "vae")
 

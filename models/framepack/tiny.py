@@ -23,9 +23,13 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-
-from models.tiny_layout import (component_dir, component_seed, seeded_module,  # noqa: F401 (re-export)
-                                tiny_component_paths, write_folder_once)
+from models.tiny_layout import (  # noqa: F401 (re-export)
+    component_dir,
+    component_seed,
+    seeded_module,
+    tiny_component_paths,
+    write_folder_once,
+)
 
 # Bump when the tiny configs change: folders built by an older kit are rebuilt.
 KIT_VERSION = 2
@@ -259,7 +263,14 @@ def _llama_tokenizer() -> Any:
     95 tokens (BOS + 94) as with the real tokenizer; any other text falls back to single bytes or
     partial merges, so different prompts still give different token ids.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+    )
     from transformers import PreTrainedTokenizerFast
 
     from models.framepack.encode import PROMPT_TEMPLATE

@@ -169,12 +169,6 @@ class AttentionBlock(nn.Module):
         return frames.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4)
 
 
-def _run(layer: nn.Module, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-    if isinstance(layer, (CausalConv3d, ResidualBlock, Resample, AttentionBlock)):
-        return layer(x, cache)
-    return layer(x)
-
-
 # ---------------------------------------------------------------------------------------------
 # Encoder / decoder / condition encoder. Each builder also returns the output channels and spatial
 # scale of every layer, which sizes the zero convolutions without a dummy forward pass.
@@ -199,71 +193,6 @@ def _down_stages(dims: list[int], blocks_per_stage: int, temporal: Sequence[bool
 
 def _middle(dim: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(ResidualBlock(dim, dim, dropout), AttentionBlock(dim), ResidualBlock(dim, dim, dropout))
-
-
-class Encoder3d(nn.Module):
-    def __init__(self, dim: int, z2: int, dim_mult: Sequence[int], num_res_blocks: int,
-                 temporal: Sequence[bool], dropout: float) -> None:
-        super().__init__()
-        dims = [dim * u for u in [1, *dim_mult]]
-        self.conv1 = CausalConv3d(3, dims[0], 3, padding=1)
-        self.downsamples, _ = _down_stages(dims, num_res_blocks, temporal, dropout)
-        self.middle = _middle(dims[-1], dropout)
-        self.head = nn.Sequential(RMSNormC(dims[-1], images=False), nn.SiLU(),
-                                  CausalConv3d(dims[-1], z2, 3, padding=1))
-
-    def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-        x = self.conv1(x, cache)
-        for seq in (self.downsamples, self.middle, self.head):
-            for layer in seq:
-                x = _run(layer, x, cache)
-        return x
-
-
-class Decoder3d(nn.Module):
-    def __init__(self, dim: int, z_dim: int, dim_mult: Sequence[int], num_res_blocks: int,
-                 temporal_up: Sequence[bool], dropout: float) -> None:
-        super().__init__()
-        dims = [dim * u for u in [dim_mult[-1], *dim_mult[::-1]]]
-        self.conv1 = CausalConv3d(z_dim, dims[0], 3, padding=1)
-        self.middle = _middle(dims[0], dropout)
-        layers: list[nn.Module] = []
-        # (channels, upscale) after conv1, each middle layer, then each up-sampling layer.
-        self.stage_shapes: list[tuple[int, int]] = [(dims[0], 1)] * 4
-        scale = 1
-        for i, (in_dim, out_dim) in enumerate(zip(dims[:-1], dims[1:])):
-            if i > 0:
-                in_dim //= 2  # the previous stage's up-sampler halved the channels
-            for _ in range(num_res_blocks + 1):
-                layers.append(ResidualBlock(in_dim, out_dim, dropout))
-                self.stage_shapes.append((out_dim, scale))
-                in_dim = out_dim
-            if i != len(dim_mult) - 1:
-                layers.append(Resample(out_dim, "upsample3d" if temporal_up[i] else "upsample2d"))
-                scale *= 2
-                self.stage_shapes.append((out_dim // 2, scale))
-        self.upsamples = nn.Sequential(*layers)
-        self.head = nn.Sequential(RMSNormC(dims[-1], images=False), nn.SiLU(),
-                                  CausalConv3d(dims[-1], 3, 3, padding=1))
-
-    def forward(self, x: torch.Tensor, cache: Cache, feats: list[torch.Tensor] | None = None) -> torch.Tensor:
-        pending = list(feats) if feats is not None else None
-
-        def inject(h: torch.Tensor) -> torch.Tensor:
-            if pending is None:
-                return h
-            f = pending.pop(0)
-            if h.shape[2] > f.shape[2]:
-                f = f.repeat(1, 1, h.shape[2] // f.shape[2], 1, 1)
-            return h + f[:, :, : h.shape[2]]
-
-        x = inject(self.conv1(x, cache))
-        for seq in (self.middle, self.upsamples):
-            for layer in seq:
-                x = inject(_run(layer, x, cache))
-        for layer in self.head:
-            x = _run(layer, x, cache)
-        return x
 
 
 class ConditionEncoder(nn.Module):
@@ -297,14 +226,49 @@ class ConditionEncoder(nn.Module):
         return feats
 
 
+def decoder_stage_shapes(dim: int, dim_mult: Sequence[int], num_res_blocks: int) -> list[tuple[int, int]]:
+    """(channels, upscale) after each injection point of the Wan decoder: conv_in, the three middle
+    layers, then every residual block and up-sampler of the up blocks, in execution order."""
+    dims = [dim * u for u in [dim_mult[-1], *dim_mult[::-1]]]
+    shapes = [(dims[0], 1)] * 4
+    scale = 1
+    for i, (in_dim, out_dim) in enumerate(zip(dims[:-1], dims[1:])):
+        shapes += [(out_dim, scale)] * (num_res_blocks + 1)
+        if i != len(dim_mult) - 1:
+            scale *= 2
+            shapes.append((out_dim // 2, scale))
+    return shapes
+
+
+def injection_points(decoder: nn.Module) -> list[nn.Module]:
+    """The modules of diffusers' WanDecoder3d whose outputs receive a condition feature, in the
+    order LDF-VFI adds them (after conv_in, each middle layer, each up-block layer)."""
+    mid = decoder.mid_block
+    points: list[nn.Module] = [decoder.conv_in, mid.resnets[0]]
+    for attn, resnet in zip(mid.attentions, mid.resnets[1:]):
+        points += [attn, resnet]
+    for block in decoder.up_blocks:
+        points += list(block.resnets)
+        if block.upsamplers is not None:
+            points.append(block.upsamplers[0])
+    return points
+
+
 class WanCondVAE(nn.Module):
-    """The conditional VAE. Inputs/outputs are in [-1, 1]; latents are normalised (Wan mean/std)."""
+    """The conditional VAE: diffusers' `AutoencoderKLWan` (as `wan`) + the condition encoder and
+    zero convs. Inputs/outputs are in [-1, 1]; latents are normalised (Wan mean/std).
+
+    The checkpoint (`Wan2.1_VAE_cond_v2.pth`) keeps the original Wan names; `load_checkpoint` maps
+    the Wan part with diffusers' own converter (`convert_wan_vae_to_diffusers`) and
+    `checkpoint_state_dict` gives the file layout back (the tiny kit writes it)."""
 
     def __init__(self, dim: int = 96, z_dim: int = 16, dim_mult: Sequence[int] = (1, 2, 4, 4),
                  num_res_blocks: int = 2, attn_scales: Sequence[float] = (),
                  temperal_downsample: Sequence[bool] = (False, True, True), dropout: float = 0.0,
                  cond_encoder_in_channels: int = 4) -> None:
         super().__init__()
+        from diffusers import AutoencoderKLWan
+
         if list(attn_scales):
             raise NotImplementedError("attention inside the VAE stages is not used by LDF-VFI")
         if z_dim != len(LATENT_MEAN):
@@ -313,14 +277,13 @@ class WanCondVAE(nn.Module):
                        "attn_scales": [], "temperal_downsample": list(temperal_downsample),
                        "dropout": dropout, "cond_encoder_in_channels": cond_encoder_in_channels}
         self.z_dim = z_dim
-        temporal_up = list(temperal_downsample)[::-1]
-        self.encoder = Encoder3d(dim, z_dim * 2, dim_mult, num_res_blocks, temperal_downsample, dropout)
-        self.conv1 = CausalConv3d(z_dim * 2, z_dim * 2, 1)
-        self.conv2 = CausalConv3d(z_dim, z_dim, 1)
-        self.decoder = Decoder3d(dim, z_dim, dim_mult, num_res_blocks, temporal_up, dropout)
+        self.wan = AutoencoderKLWan(base_dim=dim, z_dim=z_dim, dim_mult=list(dim_mult), num_res_blocks=num_res_blocks,
+                                    attn_scales=[], temperal_downsample=list(temperal_downsample), dropout=dropout,
+                                    latents_mean=list(LATENT_MEAN), latents_std=list(LATENT_STD))
         self.cond_encoder = ConditionEncoder(cond_encoder_in_channels, dim, dim_mult, num_res_blocks,
                                              temperal_downsample, dropout)
-        sources, targets = self.cond_encoder.feature_shapes, self.decoder.stage_shapes
+        sources = self.cond_encoder.feature_shapes
+        targets = decoder_stage_shapes(dim, dim_mult, num_res_blocks)
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} condition features for {len(targets)} decoder stages")
         convs = []
@@ -338,14 +301,34 @@ class WanCondVAE(nn.Module):
         self.register_buffer("latent_mean", torch.tensor(LATENT_MEAN), persistent=False)
         self.register_buffer("latent_std", torch.tensor(LATENT_STD), persistent=False)
 
+    # -- the checkpoint's layout -------------------------------------------------------------
+
+    def checkpoint_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict in the released file's names (original Wan VAE naming for the Wan part)."""
+        wan = self.wan.state_dict()
+        names = _original_names(list(wan))
+        out = {names[k]: v for k, v in wan.items()}
+        for prefix in ("cond_encoder", "zero_convs"):
+            out.update({f"{prefix}.{k}": v for k, v in getattr(self, prefix).state_dict().items()})
+        return out
+
+    def load_checkpoint(self, state: dict[str, torch.Tensor], assign: bool = False) -> None:
+        """Load a state dict in the released file's names (strict: every key, every shape)."""
+        from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+        own = ("cond_encoder.", "zero_convs.")
+        wan = convert_wan_vae_to_diffusers({k: v for k, v in state.items() if not k.startswith(own)})
+        self.wan.load_state_dict(wan, strict=True, assign=assign)
+        for prefix in ("cond_encoder", "zero_convs"):
+            part = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+            getattr(self, prefix).load_state_dict(part, strict=True, assign=assign)
+
     # -- encoding ---------------------------------------------------------------------------
 
     def encode_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 3, 1+4k, H, W) -> (mu, logvar), each (B, z, 1+k, H/8, W/8), unnormalised."""
-        cache: Cache = {}
-        outs = [self.encoder(chunk, cache) for chunk in _causal_chunks(x)]
-        mu, logvar = self.conv1(torch.cat(outs, dim=2)).chunk(2, dim=1)
-        return mu, logvar
+        posterior = self.wan.encode(x).latent_dist
+        return posterior.mean, posterior.logvar
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         shape = (1, -1, 1, 1, 1)
@@ -372,29 +355,98 @@ class WanCondVAE(nn.Module):
         x = torch.cat([cond, mask.to(cond.dtype)], dim=1)
         return [self.chunk_features(chunk) for chunk in _causal_chunks(x)]
 
-    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-               clamp: bool = True) -> torch.Tensor:
-        """Normalised latent (B, z, t, h, w) -> video (B, 3, 1+4(t-1), 8h, 8w).
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised latent (B, z, t, h, w) -> video (B, 3, 1+4(t-1), 8h, 8w) in [-1, 1].
 
         `cond` (B, 3, 1+4(t-1), 8h, 8w) in [-1, 1] and `mask` (B, 1, same) are the low-frame-rate
-        frames and the 0/1 frame mask; without them this is the plain Wan2.1 decoder. The condition
-        features of latent frame i are computed just before it is decoded (one chunk alive at once).
-        """
+        frames and the 0/1 frame mask; without them this is the plain Wan2.1 decoder. diffusers
+        decodes one latent frame per decoder call; a pre-hook computes that frame's condition
+        features (one chunk alive at once) and forward hooks add them at the injection points."""
         shape = (1, -1, 1, 1, 1)
         z = z * self.latent_std.view(shape).to(z.dtype) + self.latent_mean.view(shape).to(z.dtype)
-        chunks = None
-        if cond is not None and mask is not None:
-            chunks = _causal_chunks(torch.cat([cond, mask.to(cond.dtype)], dim=1))
-            if len(chunks) != z.shape[2]:
-                raise ValueError(f"{z.shape[2]} latent frames but {len(chunks)} condition chunks")
-        x = self.conv2(z)
-        cache: Cache = {}
-        frames = []
-        for i in range(z.shape[2]):
-            feats = self.chunk_features(chunks[i]) if chunks is not None else None
-            frames.append(self.decoder(x[:, :, i:i + 1], cache, feats))
-        out = torch.cat(frames, dim=2)
-        return out.clamp(-1, 1) if clamp else out
+        if cond is None or mask is None:
+            return self.wan.decode(z).sample
+        chunks = _causal_chunks(torch.cat([cond, mask.to(cond.dtype)], dim=1))
+        if len(chunks) != z.shape[2]:
+            raise ValueError(f"{z.shape[2]} latent frames but {len(chunks)} condition chunks")
+        pending: list[torch.Tensor] = []
+        frame = iter(chunks)
+
+        def next_frame(module: nn.Module, args: tuple) -> None:
+            pending[:] = self.chunk_features(next(frame))
+
+        def inject(module: nn.Module, args: tuple, h: torch.Tensor) -> torch.Tensor:
+            f = pending.pop(0)
+            if h.shape[2] > f.shape[2]:
+                f = f.repeat(1, 1, h.shape[2] // f.shape[2], 1, 1)
+            return h + f[:, :, : h.shape[2]]
+
+        decoder = self.wan.decoder
+        handles = [decoder.register_forward_pre_hook(next_frame)]
+        handles += [m.register_forward_hook(inject) for m in injection_points(decoder)]
+        try:
+            return self.wan.decode(z).sample
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _original_names(diffusers_keys: list[str]) -> dict[str, str]:
+    """diffusers name -> original Wan VAE name: each guess is run through diffusers' own converter,
+    so the two directions cannot disagree."""
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+    back = {}
+    for key in diffusers_keys:
+        original = _guess_original(key)
+        converted = list(convert_wan_vae_to_diffusers({original: torch.empty(0)}))
+        if converted != [key]:
+            raise ValueError(f"cannot map AutoencoderKLWan key {key!r} back to the checkpoint's names")
+        back[key] = original
+    return back
+
+
+_RESIDUAL = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3", "conv2": "residual.6",
+             "conv_shortcut": "shortcut"}
+
+
+def _guess_original(key: str) -> str:
+    """The original Wan VAE name of a diffusers AutoencoderKLWan key (checked by `_original_names`)."""
+    parts = key.split(".")
+    if parts[0] == "quant_conv":
+        return ".".join(["conv1", *parts[1:]])
+    if parts[0] == "post_quant_conv":
+        return ".".join(["conv2", *parts[1:]])
+    side, rest = parts[0], parts[1:]
+    head = {"conv_in": ["conv1"], "norm_out": ["head", "0"], "conv_out": ["head", "2"]}
+    if rest[0] in head:
+        return ".".join([side, *head[rest[0]], *rest[1:]])
+    if rest[0] == "mid_block":
+        index = {"resnets.0": "0", "attentions.0": "1", "resnets.1": "2"}[f"{rest[1]}.{rest[2]}"]
+        tail = rest[3:]
+        if rest[1] == "resnets":
+            tail = [*_RESIDUAL[tail[0]].split("."), *tail[1:]]
+        return ".".join([side, "middle", index, *tail])
+    if rest[0] == "down_blocks":  # the encoder's blocks are already one flat list
+        tail = rest[2:]
+        if tail[0] in _RESIDUAL:
+            tail = [*_RESIDUAL[tail[0]].split("."), *tail[1:]]
+        return ".".join([side, "downsamples", rest[1], *tail])
+    if rest[0] == "up_blocks":
+        return ".".join([side, "upsamples", *_flat_up_index(rest)])
+    raise ValueError(f"unexpected AutoencoderKLWan key {key!r}")
+
+
+_UP_LAYERS = 4  # per up block: num_res_blocks + 1 = 3 residual blocks + 1 up-sampler (Wan2.1 VAE)
+
+
+def _flat_up_index(rest: list[str]) -> list[str]:
+    block = int(rest[1])
+    if rest[2] == "resnets":
+        tail = rest[4:]
+        tail = [*_RESIDUAL[tail[0]].split("."), *tail[1:]] if tail[0] in _RESIDUAL else tail
+        return [str(block * _UP_LAYERS + int(rest[3])), *tail]
+    return [str(block * _UP_LAYERS + 3), *rest[4:]]  # upsamplers.0.<resample|time_conv>...
 
 
 def _causal_chunks(x: torch.Tensor) -> list[torch.Tensor]:

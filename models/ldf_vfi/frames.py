@@ -14,8 +14,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from models.ldf_vfi.schedule import Chunk, nearest_fill, window_mask
 from core.errors import InputError
+from models.ldf_vfi.schedule import Chunk, nearest_fill, window_mask
 
 
 class FrameSource:

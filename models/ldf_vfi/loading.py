@@ -23,18 +23,13 @@ from typing import Any
 import torch
 
 from core.dtypes import parse_dtype
-
+from core.errors import MissingWeightsError
 from models.ldf_vfi.cond_vae import REAL_CONFIG, WanCondVAE
 from models.ldf_vfi.transformer import LDFVFITransformer3DModel
-from core.errors import MissingWeightsError
 
 COMPONENTS = ("transformer", "cond_vae")
 COND_VAE_FILE = "Wan2.1_VAE_cond_v2.pth"
 _WRAPPER_KEYS = ("state_dict", "model", "module", "ema")
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
-
 
 def load_components(paths: dict[str, Path], dtypes: dict[str, str | None]) -> dict[str, Any]:
     """`paths["transformer"]`: the transformer folder; `paths["cond_vae"]`: the repo root holding
@@ -100,7 +95,7 @@ def load_cond_vae(path: Path, dtype: torch.dtype | None = None) -> WanCondVAE:
         raise ValueError(f"{path}: not a Wan VAE state dict (missing {exc})") from None
     with torch.device("meta"):
         model = WanCondVAE(**config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.checkpoint_state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
     missing = sorted(set(expected) - set(found))
     wrong = sorted(k for k in expected if k in found and expected[k] != found[k])
@@ -108,7 +103,7 @@ def load_cond_vae(path: Path, dtype: torch.dtype | None = None) -> WanCondVAE:
         raise ValueError(f"{path}: not LDF-VFI's conditional VAE: {len(missing)} missing keys "
                          f"{missing[:4]}, {len(wrong)} wrong shapes {wrong[:4]}")
     # Extra keys (e.g. a discriminator saved alongside) are ignored, like the reference does.
-    model.load_state_dict({k: state[k] for k in expected}, strict=True, assign=True)
+    model.load_checkpoint({k: state[k] for k in expected}, assign=True)
     model.init_buffers()
     if dtype is not None:
         model = model.to(dtype)

@@ -18,7 +18,7 @@ Weights are reached only through `memory.Placement` (`phase` + `get`); tensors g
 samples, noise, re-noising), so a seed reproduces the output.
 
 Stopping: `should_stop()` is checked before every chunk and after every step; when it returns
-True the iterator simply ends (frames already yielded are kept).
+True the iterator raises `JobStopped` (done = frames yielded so far, which the caller keeps).
 
 Tiny random weights (`tiny.build_tiny_repos`) produce noise frames: only counts, order, the
 exact originals and determinism are meaningful with them.
@@ -33,23 +33,28 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from memory.placement import Placement
-from models.ldf_vfi import schedule as sched
-from models.ldf_vfi.attention import Backend, INFERENCE_ATTENTION_TYPE, window_for
-from models.ldf_vfi.frames import FrameSource, WindowPixels
-from models.ldf_vfi.sampler import flow_times, renoise, sample_tiles
-from models.ldf_vfi.tiling import TileSpec, decode_rows, encode_mask_piece, encode_tiled, join_pieces, split_pieces
 from core.errors import InputError
+from core.stop import check_stop
+from memory.placement import Placement
+from models import sampling
+from models.ldf_vfi import schedule as sched
+from models.ldf_vfi.attention import INFERENCE_ATTENTION_TYPE, Backend, window_for
+from models.ldf_vfi.frames import FrameSource, WindowPixels
+from models.ldf_vfi.sampler import renoise, tile_denoiser
+from models.ldf_vfi.tiling import (
+    TileSpec,
+    decode_rows,
+    encode_mask_piece,
+    encode_tiled,
+    join_pieces,
+    split_pieces,
+)
 
 MIN_FACTOR, MAX_FACTOR = 2, 16
 DEFAULT_STEPS = 16
 DEFAULT_SHIFT = 8.0
 
 ProgressFn = Callable[[int, "int | None", str], None]  # (steps done, total steps or None, what)
-
-
-class _Stop(Exception):
-    pass
 
 
 @dataclass
@@ -103,7 +108,7 @@ def _run(placement: Placement, source: FrameSource, factor: int, steps: int, shi
     assert source.shape is not None
     height, width = source.shape
     generator = torch.Generator().manual_seed(int(seed))
-    times = flow_times(steps, shift)
+    sigmas = sampling.flow_sigmas(steps, shift=shift)
     known = source.known_count()
     total_steps = steps * len(sched.chunk_schedule(known, factor, window_frames, spec.tile_frames)) \
         if known is not None else None
@@ -118,51 +123,48 @@ def _run(placement: Placement, source: FrameSource, factor: int, steps: int, shi
     contexts: dict[str, torch.Tensor] = {}
     pending: dict[int, _Pending] = {}
     next_slot = 0
-    try:
-        for chunk in sched.iter_chunks(has_slots, lambda: source.count() * factor, window_frames, spec.tile_frames):
-            if should_stop():
-                return
-            pixels = WindowPixels(source, chunk, factor, window_frames)
+    written = 0
+    for chunk in sched.iter_chunks(has_slots, lambda: source.count() * factor, window_frames, spec.tile_frames):
+        check_stop(should_stop, written, None, "frames")
+        pixels = WindowPixels(source, chunk, factor, window_frames)
+        with placement.phase("cond_vae"):
+            cond = _encode_condition(placement, pixels, window_frames, spec, generator, vae_batch)
+
+        x = _initial_latents(chunk, cond.shape, contexts, t_cond, generator, placement.device)
+
+        def on_step(step: sampling.Step, _chunk: sched.Chunk = chunk) -> None:
+            if on_progress is not None:
+                on_progress(done_steps + step.i + 1, total_steps, f"{_chunk.kind} chunk, frames "
+                            f"{_chunk.output[0]}-{_chunk.output[1]}: step {step.i + 1}/{step.total}")
+            check_stop(should_stop, written, None, "frames")
+
+        with placement.phase("transformer"):
+            x = _sample(placement, x, cond, chunk, sigmas, t_cond, window, backend, on_step)
+        done_steps += steps
+
+        for name, tile in chunk.saves:
+            contexts[name] = x[:, tile].clone()
+        if chunk.kind == "concat":
+            contexts["prev"] = contexts.pop("next_prev")
+        pending[chunk.output[0]] = _Pending(chunk, x[:, list(chunk.decode)], pixels)
+
+        ready = []
+        while next_slot in pending:
+            item = pending.pop(next_slot)
+            ready.append(item)
+            next_slot = item.chunk.output[1]
+        if ready:
             with placement.phase("cond_vae"):
-                cond = _encode_condition(placement, pixels, window_frames, spec, generator, vae_batch)
-
-            x = _initial_latents(chunk, cond.shape, contexts, t_cond, generator, placement.device)
-
-            def on_step(i: int, n: int, _chunk: sched.Chunk = chunk) -> None:
-                if on_progress is not None:
-                    on_progress(done_steps + i, total_steps, f"{_chunk.kind} chunk, frames {_chunk.output[0]}-"
-                                f"{_chunk.output[1]}: step {i}/{n}")
-                if should_stop():
-                    raise _Stop
-
-            with placement.phase("transformer"):
-                x = _sample(placement, x, cond, chunk, times, t_cond, window, backend, on_step)
-            done_steps += steps
-
-            for name, tile in chunk.saves:
-                contexts[name] = x[:, tile].clone()
-            if chunk.kind == "concat":
-                contexts["prev"] = contexts.pop("next_prev")
-            pending[chunk.output[0]] = _Pending(chunk, x[:, list(chunk.decode)], pixels)
-
-            ready = []
-            while next_slot in pending:
-                item = pending.pop(next_slot)
-                ready.append(item)
-                next_slot = item.chunk.output[1]
-            if ready:
-                with placement.phase("cond_vae"):
-                    decoded = [(item.chunk.output[0], _decode(placement, item, spec, height, width, vae_batch))
-                               for item in ready]
-                for first_slot, video in decoded:
-                    for k in range(video.shape[0]):
-                        slot = first_slot + k
-                        if not is_output(slot):
-                            return
-                        yield source.get(slot // factor) if slot % factor == 0 else video[k]
-                source.release_before(max(0, (next_slot - 2 * spec.tile_frames) // factor - 1))
-    except _Stop:
-        return
+                decoded = [(item.chunk.output[0], _decode(placement, item, spec, height, width, vae_batch))
+                           for item in ready]
+            for first_slot, video in decoded:
+                for k in range(video.shape[0]):
+                    slot = first_slot + k
+                    if not is_output(slot):
+                        return
+                    yield source.get(slot // factor) if slot % factor == 0 else video[k]
+                    written += 1
+            source.release_before(max(0, (next_slot - 2 * spec.tile_frames) // factor - 1))
 
 
 def _vae_dtype(module: torch.nn.Module) -> torch.dtype:
@@ -212,8 +214,8 @@ def _initial_latents(chunk: sched.Chunk, cond_shape: torch.Size, contexts: dict[
 
 
 def _sample(placement: Placement, x: torch.Tensor, cond: torch.Tensor, chunk: sched.Chunk,
-            times: list[float], t_cond: float, window: tuple[int, int, int] | None, backend: Backend,
-            on_step: Callable[[int, int], None]) -> torch.Tensor:
+            sigmas: torch.Tensor, t_cond: float, window: tuple[int, int, int] | None, backend: Backend,
+            on_step: sampling.Callback) -> torch.Tensor:
     dit = placement.get("transformer")
     dtype = dit.patch_embedding.weight.dtype
     cond = cond.to(placement.device, dtype)
@@ -223,7 +225,8 @@ def _sample(placement: Placement, x: torch.Tensor, cond: torch.Tensor, chunk: sc
         return dit(inputs, timestep, window=window, attention_backend=backend)
 
     with torch.no_grad():
-        return sample_tiles(velocity, x, chunk.sampled, times, t_cond, dtype, on_step)
+        denoiser = tile_denoiser(velocity, chunk.sampled, x.shape[1], t_cond, dtype)
+        return sampling.sample_euler(denoiser, x, sigmas, on_step)
 
 
 def _decode(placement: Placement, item: _Pending, spec: TileSpec, height: int, width: int,

@@ -27,8 +27,13 @@ import torch
 from models.ldf_vfi.cond_vae import REAL_CONFIG, WanCondVAE
 from models.ldf_vfi.loading import COND_VAE_FILE
 from models.ldf_vfi.transformer import LDFVFITransformer3DModel
-from models.tiny_layout import (component_dir, component_seed, seeded_module,  # noqa: F401 (re-export)
-                                tiny_component_paths, write_folder_once)
+from models.tiny_layout import (  # noqa: F401 (re-export)
+    component_dir,
+    component_seed,
+    seeded_module,
+    tiny_component_paths,
+    write_folder_once,
+)
 
 KIT_VERSION = 2  # bump when the tiny configs change: older kits are rebuilt
 
@@ -76,7 +81,7 @@ def _build_cond_vae(folder: Path, seed: int, spec: dict[str, Any]) -> None:
         pass  # absent or unreadable marker: (re)build
     folder.mkdir(parents=True, exist_ok=True)
     model = seeded_module(seed, lambda: WanCondVAE(**TINY_VAE))
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().clone().contiguous() for k, v in model.checkpoint_state_dict().items()}
     tmp = folder / f".{COND_VAE_FILE}.tmp-{os.getpid()}"
     try:
         torch.save(state, tmp)

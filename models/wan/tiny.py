@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.presets import PRESETS_DIR
-from models.tiny_layout import component_dir, component_seed, seeded_module, write_folder_once
+from models.tiny_layout import (
+    component_dir,
+    component_seed,
+    seeded_module,
+    write_folder_once,
+)
 
 KIT_VERSION = 1
 CONFIGS = PRESETS_DIR / "configs"

@@ -20,7 +20,14 @@ import cv2
 import numpy as np
 
 from core.errors import InputError
-from studio.interpolation.motion import MIN_SIDE, FrameData, MotionEstimator, MotionParams, PairMotion
+from core.stop import check_stop
+from studio.interpolation.motion import (
+    MIN_SIDE,
+    FrameData,
+    MotionEstimator,
+    MotionParams,
+    PairMotion,
+)
 from studio.interpolation.synthesis import Resolution, SynthParams, synthesize
 
 MIN_FACTOR, MAX_FACTOR = 2, 16
@@ -40,7 +47,7 @@ def interpolate_stream(frames: Iterable[np.ndarray], factor: int, *,
 
     Yields (n-1)*factor + 1 frames for n input frames, input frame i unchanged at i*factor.
     `on_pair(i)` is called once the frames between inputs i and i+1 are out; `should_stop()` is
-    checked between pairs, and when it returns True the generator just ends.
+    checked between pairs, and when it returns True `JobStopped` is raised (done = frames yielded).
     Bad input raises `InputError` ("factor" / "frames"): the factor and the first two frames are
     checked here, later frames when they are read.
     """
@@ -179,7 +186,8 @@ def _run(source: _FrameSource, factor: int, should_stop: Callable[[], bool],
         if source.get(2) is not None:
             motions[1] = motion_task(1, motions[0])
         i = 0
-        while not should_stop():
+        while True:
+            check_stop(should_stop, i * factor + 1, None, "frames")  # frames yielded so far
             ahead: Future[PairMotion] | None = None
             if i + 2 not in motions and source.get(i + 3) is not None:
                 frame_data(i + 2), frame_data(i + 3)  # built here: only this thread reads the source

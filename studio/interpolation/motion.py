@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from studio.interpolation.fields import affine_flow, inside, magnitude, pixel_grid, resize_flow, sample, scale_affine
+from studio.interpolation.fields import (
+    affine_flow,
+    inside,
+    magnitude,
+    pixel_grid,
+    resize_flow,
+    sample,
+    scale_affine,
+)
 
 MIN_SIDE = 32  # smaller working images are padded (DIS needs a few pyramid levels)
 

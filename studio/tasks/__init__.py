@@ -1,4 +1,4 @@
-"""The task registry: one entry per tab. UI, API and CLI are generated from this list."""
+"""The task registry: one line per task. UI tabs, API endpoints and CLI subcommands come from it."""
 from __future__ import annotations
 
 from studio.tasks.base import JobContext, TaskSpec
@@ -9,8 +9,10 @@ from studio.tasks.long_video_request import LongVideoRequest
 
 def all_tasks() -> dict[str, TaskSpec]:
     tasks = [
-        TaskSpec("long_video", "Long video", LongVideoRequest, run_long_video),
-        TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate),
+        TaskSpec("long_video", "Long video", LongVideoRequest, run_long_video, "studio.ui.tabs.long_video",
+                 "FramePack long video (same as /long_video)"),
+        TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate, "studio.ui.tabs.interpolation",
+                 "2x–16x frame interpolation (same as /interpolate)"),
     ]
     return {t.name: t for t in tasks}
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Protocol
 
-from studio.env import StudioEnv
 from core.errors import JobStopped
+from studio.env import StudioEnv
 from studio.events import Event
 
 
@@ -45,7 +45,12 @@ TaskFunction = Callable[[Any, JobContext], Iterator[Event]]
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One registry line per task: the UI tab, the named endpoint, the CLI subcommand and reruns
+    all come from it."""
+
     name: str            # settings.json "task", CLI subcommand (with - for _), API name
     title: str
     request_type: type
     run: TaskFunction
+    layout: str          # module of the tab layout (its `build(env, control) -> TabHandle`)
+    cli_help: str = ""

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -13,25 +14,32 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
-
 from PIL import Image
 
-from studio.env import StudioEnv
 from core.errors import InputError, JobStopped
+from studio.env import StudioEnv
 from studio.events import Event, Preview, Progress, Result
+from studio.fields import declared, param, seed_param, settings_of, validate_fields
+from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
-from studio.fields import declared, param, seed_param, settings_of, validate_fields
 from studio.validation import as_choice, as_int
-from studio.video_io import DEFAULT_CRF, Mp4Writer, count_frames, iter_frames, probe_video
+from studio.video_io import (
+    DEFAULT_CRF,
+    Mp4Writer,
+    count_frames,
+    iter_frames,
+    probe_video,
+)
 
 METHODS = ("flow", "ldf-vfi")  # flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml)
 MIN_FACTOR, MAX_FACTOR = 2, 16
 OUTPUT_FORMATS = ("mp4", "png")
 LDF_PRESET = "ldf-vfi"
 
-# (frames iterable, factor, should_stop) -> frames
-StreamFn = Callable[[Iterable[np.ndarray], int, Callable[[], bool]], Iterator[np.ndarray]]
+# (frames, factor, should_stop, on_progress(done, total | None, what)) -> frames
+ProgressFn = Callable[[int, "int | None", str], None]
+StreamFn = Callable[[Iterable[np.ndarray], int, Callable[[], bool], ProgressFn], Iterator[np.ndarray]]
 
 
 @contextlib.contextmanager
@@ -40,9 +48,12 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
     """The streaming interpolator for `method`, with its weights placed for the job if it has any."""
     as_choice("method", method, METHODS)
     if method == "flow":
-        from studio.interpolation.flow import interpolate_stream  # deferred: OpenCV import
+        from studio.interpolation.flow import (
+            interpolate_stream,  # deferred: OpenCV import
+        )
 
-        yield lambda frames, factor, should_stop: interpolate_stream(frames, factor, should_stop=should_stop)
+        yield lambda frames, factor, should_stop, on_progress: interpolate_stream(frames, factor,
+                                                                               should_stop=should_stop)
         return
     from models.ldf_vfi.loading import load_components
     from models.ldf_vfi.pipeline import interpolate as ldf_interpolate
@@ -54,8 +65,10 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
                    "window_frames": int(defaults.get("window_frames", 60))}
         ctx.record["ldf_vfi"] = options
 
-        def run(frames: Iterable[np.ndarray], factor: int, should_stop: Callable[[], bool]) -> Iterator[np.ndarray]:
-            return ldf_interpolate(job.placement, frames, factor, should_stop=should_stop, **options)
+        def run(frames: Iterable[np.ndarray], factor: int, should_stop: Callable[[], bool],
+                on_progress: ProgressFn) -> Iterator[np.ndarray]:
+            return ldf_interpolate(job.placement, frames, factor, should_stop=should_stop, on_progress=on_progress,
+                                   **options)
 
         yield run
 
@@ -75,7 +88,7 @@ def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = 
     with tempfile.TemporaryDirectory(prefix="frame-studio-") as scratch:
         ctx = JobContext(job_dir=Path(scratch), env=env or StudioEnv())
         with open_method(method, ctx, width=w, height=h, seconds=len(frames) * factor / 30) as run:
-            return list(run(frames, factor, lambda: False))
+            return list(run(frames, factor, lambda: False, lambda done, total, what: None))
 
 
 @dataclass
@@ -107,6 +120,16 @@ class InterpolateRequest:
     shift: float | None = param(None, "float", "Shift", "Model methods only: the noise schedule's shift "
                                 "(8 for LDF-VFI); higher spends more steps on coarse motion.", min=0.5, max=20.0,
                                 step=0.5, optional=True, preset_default="shift", fix="use 8 (default)")
+
+    cli_skip: ClassVar[tuple[str, ...]] = ("output_format",)
+    cli_out_help: ClassVar[str] = "OUT.mp4, or FOLDER/ for numbered PNG frames"
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any], args: Any) -> dict[str, Any]:
+        """`--out FOLDER/` (or an existing folder) writes numbered PNG frames instead of an mp4."""
+        out = getattr(args, "out", None)
+        png = out is not None and (out.endswith(("/", os.sep)) or Path(out).is_dir())
+        return {**values, "output_format": "png" if png else "mp4"}
 
     def __post_init__(self) -> None:
         if self.video is None or (isinstance(self.video, str) and not self.video.strip()):
@@ -145,17 +168,24 @@ def run_interpolate(req: InterpolateRequest, ctx: JobContext) -> Iterator[Event]
 
     with open_method(req.method, ctx, width=info.width, height=info.height, seconds=n_out / out_fps,
                      seed=req.seed, steps=req.steps, shift=req.shift) as interpolate:
-        made = interpolate(iter_frames(req.video), req.factor, ctx.should_stop)
-        yield from _write_outputs(req, ctx, made, n_in, n_out, out_fps)
+        def work(emit: Callable[[Any], None]) -> Iterator[np.ndarray]:
+            # Model methods report steps through a callback; the pump interleaves them with frames.
+            return interpolate(iter_frames(req.video), req.factor, ctx.should_stop,
+                               lambda done, total, what: emit(Progress(done, total or 0, f"{req.method}: {what}")))
+
+        yield from _write_outputs(req, ctx, pump(work), n_in, n_out, out_fps)
 
 
-def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[np.ndarray], n_in: int, n_out: int,
+def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[Any], n_in: int, n_out: int,
                    out_fps: float) -> Iterator[Event]:
+    """Write frames as they come (Progress items in the stream are passed on); on a stop the
+    writers finish normally, so every frame written so far stays in a playable file."""
     info = req.info
     out_name = "interpolated.mp4" if req.output_format == "mp4" else "frames"
     out_path = ctx.job_dir / out_name
     written = 0
     last_original = np.zeros((info.height, info.width, 3), np.uint8)
+    stop: JobStopped | None = None
 
     with contextlib.ExitStack() as stack:
         # Writers finish their file on a normal exit (including a stop); an error discards it.
@@ -165,26 +195,35 @@ def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[np.n
         if writer is None:
             out_path.mkdir()
         first_pair: list[np.ndarray] = []
-        for index, frame in enumerate(made):
-            if index % req.factor == 0:
-                last_original = frame
-            if writer:
-                writer.write(frame)
-            else:
-                Image.fromarray(frame).save(out_path / f"{index:08d}.png")
-            if sbs:
-                sbs.write(np.concatenate([last_original, frame], axis=1))
-            written += 1
-            if index in (0, req.factor // 2, req.factor):
-                first_pair.append(frame)
-                if index == req.factor:
-                    yield Preview(np.concatenate(first_pair, axis=1), "first pair: frame 0 | interpolated middle | frame 1")
-            elif index % req.factor == 0:
-                yield Progress(index // req.factor, n_in - 1, "pairs interpolated")
+        try:
+            for item in made:
+                if isinstance(item, Progress):
+                    yield item
+                    continue
+                frame, index = item, written
+                if index % req.factor == 0:
+                    last_original = frame
+                if writer:
+                    writer.write(frame)
+                else:
+                    Image.fromarray(frame).save(out_path / f"{index:08d}.png")
+                if sbs:
+                    sbs.write(np.concatenate([last_original, frame], axis=1))
+                written += 1
+                if index in (0, req.factor // 2, req.factor):
+                    first_pair.append(frame)
+                    if index == req.factor:
+                        yield Preview(np.concatenate(first_pair, axis=1),
+                                      "first pair: frame 0 | interpolated middle | frame 1")
+                elif index % req.factor == 0:
+                    yield Progress(index // req.factor, n_in - 1, "pairs interpolated")
+        except JobStopped as err:
+            stop = err  # leave the `with` normally: the writers finish the frames written so far
     ctx.record["interpolation"]["written_frames"] = written
+    if stop is not None or (written < n_out and ctx.should_stop()):
+        raise JobStopped(f"stopped after {written} of {n_out} frames; {out_name} holds them",
+                         done=written, total=n_out, unit="frames")
     if written < n_out:
-        if ctx.should_stop():
-            raise JobStopped(f"stopped after {written} of {n_out} frames; {out_name} holds them")
         raise RuntimeError(f"interpolator produced {written} frames, expected {n_out}")
     yield Result(out_path, {"frames": written, "fps": out_fps, "factor": req.factor, "method": req.method,
                             "side_by_side": "side_by_side.mp4" if sbs else None})

@@ -54,7 +54,12 @@ def run_long_video(req: LongVideoRequest, ctx: JobContext) -> Iterator[Event]:
     from memory import attention_backend
     from models.framepack.buckets import nearest_bucket
     from models.framepack.loading import load_components
-    from models.framepack.pipeline import FramePackParams, SectionOutput, StepInfo, generate
+    from models.framepack.pipeline import (
+        FramePackParams,
+        SectionOutput,
+        StepInfo,
+        generate,
+    )
     from models.framepack.schedule import section_count
 
     note = NOISE_NOTE if ctx.env.tiny else ""

@@ -11,7 +11,14 @@ import numpy as np
 from PIL import Image
 
 from core.errors import InputError
-from studio.fields import MAX_SEED, declared, param, seed_param, settings_of, validate_fields
+from studio.fields import (
+    MAX_SEED,
+    declared,
+    param,
+    seed_param,
+    settings_of,
+    validate_fields,
+)
 from studio.validation import as_bool, as_image
 from studio.video_io import probe_video
 
@@ -25,6 +32,7 @@ class LongVideoRequest:
     """Every FramePack parameter; the first 16 are FramePack's own `/process` names, order and defaults."""
 
     task: ClassVar[str] = "long_video"
+    defaults_preset: ClassVar[str] = "framepack"  # the bucket default comes from it (64 for its tiny twin)
     input_image: Any = param(None, "image", "Start image", "The first frame (inverted: the frame the video "
                              "ends up starting from). Optional in extend mode (the video's last frame is used).",
                              positional=True, optional=True, cli=("--image",))
@@ -124,7 +132,9 @@ class LongVideoRequest:
         self._check_prompt()
 
     def _check_prompt(self) -> None:
-        from models.framepack.prompts import parse_timestamped_prompt  # raises InputError("prompt", ...)
+        from models.framepack.prompts import (
+            parse_timestamped_prompt,  # raises InputError("prompt", ...)
+        )
 
         parse_timestamped_prompt(self.prompt, self.total_second_length)
 

@@ -1,12 +1,15 @@
 """Builds the studio's gradio app from the tab registry."""
 from __future__ import annotations
 
+import importlib
+
 import gradio as gr
 
 from studio.env import StudioEnv
+from studio.tasks import all_tasks
 from studio.ui.jobs import JobControl
 from studio.ui.registry import TabHandle
-from studio.ui.tabs import interpolation, long_video, models, outputs
+from studio.ui.tabs import models, outputs
 
 TINY_BANNER = ("**Tiny random weights (`--tiny`)**: every model runs with random weights so the app can be "
                "tried without downloads. Generated videos are noise, not results. "
@@ -20,7 +23,8 @@ def build_app(env: StudioEnv) -> gr.Blocks:
         if env.tiny:
             gr.Markdown(TINY_BANNER, elem_id="tiny-banner")
         with gr.Tabs() as tabs:
-            handles: list[TabHandle] = [long_video.build(env, control), interpolation.build(env, control)]
+            handles: list[TabHandle] = [importlib.import_module(spec.layout).build(env, control)
+                                        for spec in all_tasks().values()]
             handles.append(models.build(env))
             handles.append(outputs.build(env, handles, tabs))
     app.queue(default_concurrency_limit=1, max_size=env.queue_size)

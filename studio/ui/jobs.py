@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from studio.env import StudioEnv
 from core.errors import InputError, JobStopped, StudioError
+from studio.env import StudioEnv
 from studio.events import Event
 from studio.runner import run_job
 from studio.spaces_compat import gpu

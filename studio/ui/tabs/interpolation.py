@@ -8,8 +8,8 @@ import gradio as gr
 
 from studio.env import StudioEnv
 from studio.events import Preview, Progress, Result
-from studio.tasks import all_tasks
 from studio.fields import defaults
+from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events

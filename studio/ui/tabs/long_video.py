@@ -8,8 +8,8 @@ import gradio as gr
 
 from studio.env import StudioEnv
 from studio.events import PartialVideo, Preview, Progress, Result
-from studio.tasks import all_tasks
 from studio.fields import defaults
+from studio.tasks import all_tasks
 from studio.tasks.long_video_request import LongVideoRequest
 from studio.ui.compat import FramePackVideo
 from studio.ui.fields import Controls, settings_loader
@@ -47,7 +47,7 @@ def _plan_text(env: StudioEnv, mode: str, bucket: float, seconds: float, preserv
 
 def build(env: StudioEnv, control: JobControl) -> TabHandle:
     spec = all_tasks()["long_video"]
-    preset_defaults = env.preset_for("framepack").defaults
+    preset_defaults = env.preset_for(LongVideoRequest.defaults_preset).defaults
     c = Controls(LongVideoRequest, defaults(LongVideoRequest, preset_defaults))
     buckets = (TINY_BUCKETS if env.tiny else []) + BUCKETS
     with gr.Tab("Long video", id="long_video"):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.errors import StudioError
 from studio.downloads import download_preset
 from studio.env import StudioEnv
-from core.errors import StudioError
 from studio.models_status import preset_rows
 from studio.ui.registry import TabHandle
 

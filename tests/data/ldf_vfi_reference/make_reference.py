@@ -1,13 +1,19 @@
 """One-off: record today's LDF-VFI outputs on the tiny twin (seed 0) before the Wan-layer refactor."""
-import shutil, tomllib, sys
+import shutil
+import sys
+import tomllib
 from pathlib import Path
-import numpy as np, torch
+
+import numpy as np
+import torch
+
 sys.path.insert(0, ".")
 torch.set_num_threads(1)
-from models.ldf_vfi.tiny import build_tiny_repos, tiny_component_paths
-from models.ldf_vfi.loading import load_components
 from memory.placement import Placement
+from models.ldf_vfi.loading import load_components
 from models.ldf_vfi.pipeline import interpolate
+from models.ldf_vfi.tiny import build_tiny_repos, tiny_component_paths
+
 out = Path("tests/data/ldf_vfi_reference")
 preset = tomllib.loads(Path("presets/ldf-vfi.toml").read_text())
 root = Path("/tmp/ldf_ref_kit"); shutil.rmtree(root, ignore_errors=True)
