@@ -52,36 +52,55 @@ class CounterEvent:
 
 
 class DeviceByteCounter:
-    """Which parameter bytes are logically on the device; raises DeviceOutOfMemory past `budget`."""
+    """Which parameter bytes are logically on the device; raises DeviceOutOfMemory past `budget`.
+
+    Loads may name their tensors: a tensor shared by two groups (a tied embedding that a text
+    encoder and its inner stack both own) is then counted once, as the device holds it once."""
 
     def __init__(self, budget_bytes: int | None = None) -> None:
         self.budget = budget_bytes
         self.live = 0
         self.peak = 0
         self.events: list[CounterEvent] = []
-        self._on: dict[str, int] = {}
+        self._on: dict[str, tuple[int, tuple[int, ...]]] = {}  # key -> (bytes it added, its tensor ids)
+        self._refs: dict[int, list[int]] = {}  # tensor id -> [groups holding it, its bytes]
         self.active: object | None = None  # the group whose pre-forward is running (load vs prefetch)
 
     def is_on(self, key: str) -> bool:
         return key in self._on
 
-    def load(self, key: str, nbytes: int, kind: str = "load") -> bool:
+    def load(self, key: str, nbytes: int, kind: str = "load", tensors: list[torch.Tensor] | None = None) -> bool:
         if key in self._on:
             return False
+        ids: tuple[int, ...] = ()
+        if tensors is not None:
+            ids = tuple(id(t) for t in tensors)
+            nbytes = sum(t.numel() * t.element_size() for t in tensors if id(t) not in self._refs)
         if self.budget is not None and self.live + nbytes > self.budget:
             raise DeviceOutOfMemory(
                 f"virtual device budget exceeded: {kind} of {key} ({nbytes} bytes) with {self.live} bytes "
                 f"on the device would exceed {self.budget} bytes")
-        self._on[key] = nbytes
+        for tensor_id, t in zip(ids, tensors or ()):
+            ref = self._refs.setdefault(tensor_id, [0, t.numel() * t.element_size()])
+            ref[0] += 1
+        self._on[key] = (nbytes, ids)
         self.live += nbytes
         self.peak = max(self.peak, self.live)
         self.events.append(CounterEvent(kind, key, nbytes, self.live))
         return True
 
     def unload(self, key: str) -> bool:
-        nbytes = self._on.pop(key, None)
-        if nbytes is None:
+        entry = self._on.pop(key, None)
+        if entry is None:
             return False
+        nbytes, ids = entry
+        if ids:
+            nbytes = 0
+            for tensor_id in ids:
+                ref = self._refs[tensor_id]
+                ref[0] -= 1
+                if ref[0] == 0:
+                    nbytes += self._refs.pop(tensor_id)[1]
         self.live -= nbytes
         self.events.append(CounterEvent("unload", key, nbytes, self.live))
         return True
@@ -225,10 +244,14 @@ def _collect_groups(module: nn.Module) -> list[tuple[str, object, list[object]]]
     return list(found.values())
 
 
-def _group_bytes(group: object) -> int:
+def _group_tensors(group: object) -> list[torch.Tensor]:
     tensors = {id(t): t for m in group.modules for t in [*m.parameters(), *m.buffers()]}
     tensors.update({id(t): t for t in [*group.parameters, *group.buffers]})
-    return sum(t.numel() * t.element_size() for t in tensors.values())
+    return list(tensors.values())
+
+
+def _group_bytes(group: object) -> int:
+    return sum(t.numel() * t.element_size() for t in _group_tensors(group))
 
 
 def _group_key(component: str, leader: str, group: object, names: dict[int, str]) -> str:
@@ -272,6 +295,7 @@ def _restore_from_disk(group: object, device: torch.device) -> None:
 def _instrument(group: object, hooks: list[object], key: str, nbytes: int, counter: DeviceByteCounter | None) -> None:
     on, off = group.onload_, group.offload_
     state = {"on": False}
+    tensors = _group_tensors(group)
 
     def onload_() -> None:
         # On CPU a prefetched group looks "not loaded" to diffusers (same device) and is onloaded
@@ -279,7 +303,7 @@ def _instrument(group: object, hooks: list[object], key: str, nbytes: int, count
         if state["on"]:
             return
         if counter is not None:
-            counter.load(key, nbytes, "load" if counter.active is group else "prefetch")
+            counter.load(key, nbytes, "load" if counter.active is group else "prefetch", tensors=tensors)
         on()
         _align_cpu_onload(group)
         state["on"] = True
@@ -319,19 +343,23 @@ def stream_component(module: nn.Module, name: str, cp: ComponentPlan, device: to
     if disk_path:  # diffusers reuses a group file that exists (`_offload_to_disk`): stale weights
         for stale in glob.glob(os.path.join(glob.escape(disk_path), "group_*.safetensors")):
             os.remove(stale)
+    from memory.sizes import block_containers, list_paths
+
+    containers = block_containers(module)
     apply_group_offloading(
         module, onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
         num_blocks_per_group=max(1, cp.blocks_per_group), use_stream=cuda, record_stream=cuda,
         # With a stream, False would pin every parameter up front; we pin up to the cap below.
         low_cpu_mem_usage=True,
         offload_to_disk_path=disk_path,
+        # Layers kept below wrappers (a text encoder's encoder.block) are reached through them.
+        **({"block_modules": containers} if containers else {}),
     )
     names = _module_names(module)
     collected = _collect_groups(module)
     if disk_path and disk_groups is not None:
         disk_groups.extend(group for _, group, _ in collected)
-    block_order = [f"{bl}.{i}" for bl, child in module.named_children()
-                   if isinstance(child, (nn.ModuleList, nn.Sequential)) for i in range(len(child))]
+    block_order = [f"{path}.{i}" for path in list_paths(module) for i in range(len(module.get_submodule(path)))]
     resident_names = set(block_order[:cp.blocks_resident])
     top_registry = HookRegistry.check_if_exists_or_initialize(module)
     lazy = top_registry.get_hook(_LAZY_HOOK)
@@ -353,7 +381,7 @@ def stream_component(module: nn.Module, name: str, cp: ComponentPlan, device: to
                 if lazy is not None:
                     lazy._layer_execution_tracker_module_names.discard(names[id(m)])
             if counter is not None:
-                counter.load(key, _group_bytes(group), "resident")
+                counter.load(key, _group_bytes(group), "resident", tensors=_group_tensors(group))
             continue
         _instrument(group, hooks, key, _group_bytes(group), counter)
         streamed.append((leader, group, hooks))

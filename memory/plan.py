@@ -235,7 +235,24 @@ def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int,
     `components`: see `component_sizes`. `vram_gb=None` probes CUDA (or plans a host-only run
     without CUDA); `ram_gb=None` probes available RAM. Give the length as `seconds` or `frames`.
     `fp8` names components stored in fp8 (layerwise casting); `options` are the family's memory
-    options (passed to its shape and activation functions)."""
+    options (passed to its shape and activation functions). When the plan does not fit, the
+    profile's `fallbacks` (memory options the caller did not set) are tried in order; the first
+    plan that fits (or else the one with the lowest device peak) is returned, noting the choice."""
+    if use_fallbacks and profile.fallbacks:
+        args = dict(components=components, width=width, height=height, seconds=seconds, vram_gb=vram_gb,
+                    ram_gb=ram_gb, gpu_memory_preservation_gb=gpu_memory_preservation_gb, frames=frames,
+                    reserve_gb=reserve_gb, pinned_cap_gb=pinned_cap_gb, window=window,
+                    blocks_per_group=blocks_per_group, prefetch=prefetch, fp8=fp8, label=label, notes=notes,
+                    configs_dir=configs_dir, use_fallbacks=False)
+        plan = make_plan(profile, options=options, **args)
+        for extra in profile.fallbacks:
+            if plan.fits or any(k in (options or {}) for k in extra):
+                break
+            candidate = make_plan(profile, options={**(options or {}), **extra}, **args)
+            if candidate.fits or candidate.peak_vram_bytes < plan.peak_vram_bytes:
+                candidate.notes.append(f"memory option {extra} chosen: without it the job does not fit")
+                plan = candidate
+        return plan
     notes_out = list(notes)
     width, height = int(width) // 16 * 16, int(height) // 16 * 16
     if width < 16 or height < 16 or (frames is None and (seconds is None or seconds <= 0)) or \
@@ -384,9 +401,10 @@ def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int,
         elif hot_name:
             placement[hot_name] = "phase"
         # Once-used components: loaded whole when that still fits next to what is resident, else
-        # streamed block by block (if they have blocks).
+        # streamed block by block (if they have blocks). Smallest first, so the big ones (a 10 GB
+        # text encoder) are the ones streamed and the small ones beside them stay whole.
         whole: set[str] = set()
-        for name, c in comps.items():
+        for name, c in sorted(comps.items(), key=lambda item: item[1].size.bytes):
             if name in placement:
                 continue
             if c.size.bytes == 0:

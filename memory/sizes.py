@@ -5,8 +5,9 @@ The real configs are data files under `presets/configs/<owner>/<repo>/<subfolder
 nothing, so the 13B FramePack transformer is counted in well under a second on any machine.
 
 Blocks follow diffusers' block-level group offloading rule: the `nn.ModuleList`/`nn.Sequential`
-children of the top module are the streamable blocks; everything else ("other") travels as one
-group. A `frame_studio.json` next to a config records what the config alone cannot say
+children of the top module are the streamable blocks (or, when there are none, the first lists
+below its wrapper modules, reached with `block_modules`); everything else ("other") travels with
+its wrappers' groups. A `frame_studio.json` next to a config records what the config alone cannot say
 (modules a checkpoint's own class does not build, the dtype the checkpoint is stored in).
 """
 from __future__ import annotations
@@ -120,13 +121,52 @@ def build_on_meta(cls_name: str, config: dict) -> nn.Module:
         dlogging.set_verbosity(level)
 
 
+def _is_list(module: nn.Module) -> bool:
+    return isinstance(module, (nn.ModuleList, nn.Sequential)) and len(module) > 0
+
+
+def list_paths(module: nn.Module) -> list[str]:
+    """Dotted paths of the module lists diffusers' block-level offloading would stream: the
+    top-level ones; or, for a model that keeps its one stack of layers below wrappers (a text
+    encoder's `encoder.block`, a vision tower's `vision_model.encoder.layers`), that list. Models
+    with several nested lists (VAEs: down, mid and up blocks interleaved in execution) are not
+    streamed: their groups would not run in definition order, so prefetching would go wrong."""
+    top = [name for name, child in module.named_children() if _is_list(child)]
+    if top:
+        return top
+    found: list[str] = []
+
+    def visit(prefix: str, parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            path = f"{prefix}{name}"
+            if _is_list(child):
+                found.append(path)
+            else:
+                visit(path + ".", child)
+
+    visit("", module)
+    return found if len(found) == 1 else []
+
+
+def block_containers(module: nn.Module) -> list[str]:
+    """Child names diffusers must recurse into (`apply_group_offloading(block_modules=...)`) to
+    reach nested block lists; empty when the lists are top-level."""
+    names: list[str] = []
+    for path in list_paths(module):
+        for part in path.split(".")[:-1]:
+            if part not in names:
+                names.append(part)
+    return names
+
+
 def block_lists(module: nn.Module, dtype: torch.dtype | None = None) -> tuple[BlockList, ...]:
-    """The top-level ModuleLists; bytes at `dtype`, or as stored when None (mixed fp8 storage)."""
+    """The streamable module lists (`list_paths`); bytes at `dtype`, or as stored when None (mixed
+    fp8 storage)."""
     out = []
-    for name, child in module.named_children():
-        if isinstance(child, (nn.ModuleList, nn.Sequential)) and len(child) > 0:
-            params = tuple(_nparams(b) for b in child)
-            out.append(BlockList(name, params, tuple(_nbytes(b, dtype) for b in child)))
+    for path in list_paths(module):
+        child = module.get_submodule(path)
+        params = tuple(_nparams(b) for b in child)
+        out.append(BlockList(path, params, tuple(_nbytes(b, dtype) for b in child)))
     return tuple(out)
 
 

@@ -11,7 +11,7 @@ import torch
 
 from memory.measure import peak_allocated_bytes
 from models.framepack import memory as fp
-from models.wan import memory as wan
+from models.wan import ledger as wan
 
 TOLERANCE = 0.25
 
@@ -104,7 +104,7 @@ def test_wan_transformer_formula_matches_measured_peak() -> None:
     x = torch.randn(1, 16, 5, 32, 32)
     kwargs = dict(timestep=torch.tensor([500]), encoder_hidden_states=torch.randn(1, 32, 32), return_dict=False)
     measured, _ = peak_allocated_bytes(lambda: model(x, **kwargs)[0])
-    estimate = wan.wan_dit_activation(wan.wan_tokens(256, 256, 17), 32, 128, 597, 4, head_dim=32)
+    estimate = wan.wan_dit_activation(dict(model.config), wan.wan_tokens(256, 256, 17), 32, 4)
     assert abs(estimate.bytes / measured - 1) < TOLERANCE, (estimate.bytes, measured)
 
 

@@ -41,7 +41,14 @@ def test_text_and_image_encoders_match_their_published_sizes() -> None:
     assert clip.params == 123_060_480
     siglip = component_size("image_encoder", "SiglipVisionModel", "lllyasviel/flux_redux_bfl", "image_encoder", "float16")
     assert siglip.params == 428_225_600  # so400m: ~0.43B
-    assert siglip.block_lists == ()  # layers sit below a wrapper: loaded whole, never streamed
+    # Its one stack of layers sits below a wrapper: streamable through it (`block_modules`), as
+    # UMT5-XXL's must be (10.6 GB bf16 cannot be loaded whole into 8 GB next to anything).
+    assert [(b.path, len(b.block_params)) for b in siglip.block_lists] == [("encoder.layers", 27)]
+    umt5 = component_size("text_encoder", "UMT5EncoderModel", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "text_encoder",
+                          "bfloat16")
+    assert [(b.path, len(b.block_params)) for b in umt5.block_lists] == [("encoder.block", 24)]
+    vae = component_size("vae", "AutoencoderKLHunyuanVideo", HV, "vae", "float16")
+    assert vae.block_lists == ()  # several interleaved nested lists: a VAE is loaded whole, never streamed
 
 
 def test_vae_is_0_99_gb_on_disk_and_half_that_in_fp16() -> None:

@@ -115,7 +115,7 @@ class LDFVFITransformer3DModel(WanTransformer3DModel):
         cos, sin = self.rope(whole)
         rope = (cos[:, order], sin[:, order])
         x = self.patch_embedding(whole.to(dtype)).flatten(2).transpose(1, 2)[:, order].contiguous()
-        del whole
+        del whole, cos, sin  # only the tile-major copies stay
 
         # One adaLN modulation per tile (diffusers' embedders, applied to the tiles' timesteps).
         embedder = self.condition_embedder

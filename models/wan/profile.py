@@ -60,11 +60,12 @@ def _animate(size: ComponentSize, shape: JobShape, phase: str, tile: int | None,
 
 
 def _vae(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: int) -> ActivationEstimate:
+    """Encode: the I2V / FLF2V condition is a whole video ([image, zeros..., last]); TI2V encodes
+    one frame. The plan's tile size applies to both (diffusers' `use_tiling` covers encode too)."""
     ledger = _ledger()
     if phase == "encode":
-        # The I2V / FLF2V condition is a whole video ([image, zeros..., last]); TI2V encodes one frame.
         frames = 1 if shape.options.get("expand_timesteps") else shape.frames
-        return ledger.wan_vae_encode_activation(size.config, shape.width, shape.height, frames, s)
+        return ledger.wan_vae_encode_activation(size.config, shape.width, shape.height, frames, s, tile)
     return ledger.wan_vae_decode_activation(size.config, shape.width, shape.height, shape.frames, s, tile)
 
 
@@ -73,7 +74,9 @@ def _umt5(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s:
 
 
 def _clip(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: int) -> ActivationEstimate:
-    return _ledger().clip_vision_activation(size.config, s)
+    # One image at a time would do, but the pipeline encodes first and last frame in one batch.
+    one = _ledger().clip_vision_activation(size.config, s)
+    return ActivationEstimate(f"{one.what} x 2 images", 2 * one.bytes, {"per_image": one.bytes}, one.formula)
 
 
 def job_shape(width: int, height: int, seconds: float | None = None, frames: int | None = None,
