@@ -18,7 +18,7 @@ WanImageToVideoPipeline `__call__`:
    Euler on diffusers' flow sigmas; CFG as uncond + g (cond - uncond); noise from one CPU
    generator seeded by `seed` (the same draw diffusers makes with a CPU generator);
 4. decode phase: latents de-normalised with the VAE's `latents_mean` / `latents_std`, decoded
-   (spatially tiled when the memory plan says so), frames as uint8.
+   (spatially tiled when the memory plan says so, as is the condition's encode), frames as uint8.
 
 Weights are reached only through `placement.phase(...)` / `placement.get(...)`. `should_stop` is
 checked after every step and raises `JobStopped` (steps done). Tiny random weights give noise.
@@ -63,7 +63,7 @@ class WanParams:
     expand_timesteps: bool = False             # Wan 2.2 TI2V (the preset says so)
     max_tokens: int = 512
     chunk_tokens: int | None = None            # memory option: chunked blocks (models/wan/blocks.py)
-    tiled_decode: bool = False                 # VAE spatial tiling (the memory plan's choice)
+    vae_tiling: bool = False                   # VAE spatial tiling, encode and decode (the memory plan's)
     preview: bool = True
 
 
@@ -185,7 +185,7 @@ def generate(placement: Any, params: WanParams, *, on_step: Callable[[StepInfo],
 
     # 4. decode phase
     with placement.phase("vae"), torch.no_grad():
-        frames = decode_frames(vae, latents, mean, inv_std, tiled=params.tiled_decode)
+        frames = decode_frames(vae, latents, mean, inv_std, tiled=params.vae_tiling)
     return WanOutput(frames=frames, latents=latents.float().cpu(), mode=mode,
                      timings={"encode": t1 - t0, "denoise": t2 - t1, "decode": time.perf_counter() - t2})
 
@@ -239,7 +239,12 @@ def _condition(vae: Any, p: WanParams, mode: str, shape: tuple[int, ...], device
         last = to_pixels(p.last_image).unsqueeze(2)
         video = torch.cat([image, image.new_zeros(1, 3, p.frames - 2, p.height, p.width), last], dim=2)
     vae_dtype = next(vae.parameters()).dtype
-    latent = vae.encode(video.to(device, vae_dtype)).latent_dist.mode().float()  # "argmax" in diffusers
+    previous = getattr(vae, "use_tiling", False)
+    vae.use_tiling = p.vae_tiling  # an 81-frame condition video needs the plan's tiles as much as decoding
+    try:
+        latent = vae.encode(video.to(device, vae_dtype)).latent_dist.mode().float()  # "argmax" in diffusers
+    finally:
+        vae.use_tiling = previous
     latent = (latent - mean.to(latent.device)) * inv_std.to(latent.device)
     _, _, t_lat, h_lat, w_lat = shape
     if mode == "ti2v":

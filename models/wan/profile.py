@@ -109,3 +109,9 @@ PROFILE = MemoryProfile(
     preset_options=("fps", "vae_spatial", "expand_timesteps"),
     fallbacks=({"chunked": True},),
 )
+
+
+def run_options(plan: Any) -> dict[str, Any]:
+    """What a Wan loop must do for a plan made with this profile: `WanParams` fields."""
+    return {"chunk_tokens": CHUNK_TOKENS if plan.options.get("chunked") else None,
+            "vae_tiling": plan.vae_tiling is not None}

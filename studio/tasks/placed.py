@@ -56,14 +56,16 @@ def load_family(ctx: JobContext, preset_id: str, loader: Loader,
 
 
 @contextlib.contextmanager
-def placed(ctx: JobContext, preset_id: str, loader: Loader, *, width: int, height: int, seconds: float,
-           preservation_gb: float = 6.0, window: int | None = None, fp8: tuple[str, ...] = ()) -> Iterator[Placed]:
+def placed(ctx: JobContext, preset_id: str, loader: Loader, *, width: int, height: int, seconds: float | None = None,
+           frames: int | None = None, preservation_gb: float = 6.0, window: int | None = None,
+           fp8: tuple[str, ...] = ()) -> Iterator[Placed]:
     from memory import apply_plan, choose_attention_backend, format_plan, oom_guard
     from studio.planning import plan_for
 
     components, preset, device = load_family(ctx, preset_id, loader, fp8)
-    plan = plan_for(preset, width, height, seconds, ctx.env.vram_gb, None, preservation_gb, window=window,
-                    modules=components if preset.is_tiny else None, fp8=fp8, presets=ctx.env.presets)
+    plan = plan_for(preset, width, height, seconds, ctx.env.vram_gb, None, preservation_gb, frames=frames,
+                    window=window, modules=components if preset.is_tiny else None, fp8=fp8,
+                    presets=ctx.env.presets)
     ctx.record["memory_plan"] = {**plan.to_dict(), "summary": format_plan(plan)}
     placement = apply_plan(plan, components, device)
     backend = choose_attention_backend()
