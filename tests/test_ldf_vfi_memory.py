@@ -52,12 +52,12 @@ def test_chunked_tile_ledger_matches_the_measured_peak(monkeypatch, heads, head_
 
 
 def test_the_chunked_implementation_needs_less_than_a_stock_wan_forward(monkeypatch) -> None:
-    """The 12-tile model the review measured: the plan must use the chunked ledger, which is what
-    runs and what is measured, not the stock Wan one."""
+    """The plan must use the chunked ledger (what runs, what is measured), not the stock Wan one:
+    on a 60-tile model the real chunk of 8 tiles already saves more than a fifth."""
     from models.wan.ledger import wan_dit_activation
 
-    measured, estimate = _measure(monkeypatch, 4, 32, 350, (3, 2, 2), (4, 12, 12), torch.float32, 8)
+    measured, estimate = _measure(monkeypatch, 4, 32, 350, (3, 4, 5), (4, 8, 8), torch.float32, 8)
     config = {"num_attention_heads": 4, "attention_head_dim": 32, "ffn_dim": 350, "patch_size": [1, 2, 2],
-              "in_channels": 36, "out_channels": 16, "text_dim": 8, "freq_dim": 16}
-    stock = wan_dit_activation(config, 3 * 2 * 2 * 4 * 6 * 6, 0, 4)
-    assert estimate.bytes < stock.bytes and measured < stock.bytes
+              "in_channels": 36, "out_channels": 16}
+    stock = wan_dit_activation(config, 3 * 4 * 5 * 4 * 4 * 4, 0, 4)
+    assert measured <= 0.8 * stock.bytes and estimate.bytes <= 0.8 * stock.bytes

@@ -8,9 +8,19 @@ the residual stream is updated in place, so only x, q, k, v and the attention ou
 full length (5 units; docs/memory.md). The numbers are the stock block's: same modules, same
 dtype casts, same order of operations per token; only the attention call sees the whole sequence.
 
-`install_chunking(transformer)` puts a diffusers `ModelHook` on every Wan block once, at load
+The same switch covers the VACE and Animate extras:
+- `WanVACETransformerBlock` (`run_vace_block`): proj_in + residual, the block body (`run_block`)
+  and proj_out, chunked; its hint is written to `hint_device` (the host) chunk by chunk, so the
+  hints wait there instead of on the device (diffusers' forward moves each back with
+  `control_hint.to(hidden_states.device)` when it adds it);
+- `WanAnimateFaceBlockCrossAttention` (`run_face_adapter`): whole latent frames at a time (its
+  queries are independent and attend to their own frame's motion tokens only);
+- `WanAnimateTransformer3DModel` (`run_animate_forward`): the stock forward's steps, dropping the
+  pose embedding, the face video copy and each adapter output once used, with a chunked head.
+
+`install_chunking(transformer)` puts a diffusers `ModelHook` on every such module once, at load
 time, so that block streaming hooks applied later wrap it; `set_chunking(transformer, n)` turns
-it on for a job (None: the stock forward runs). Blocks whose attention processor offers
+it on for a job (None: the stock forwards run). Blocks whose attention processor offers
 `attend(attn, q, k, v)` (LDF-VFI's local tile attention) use it for self-attention; a processor
 with `self_attention = True` on `attn2` makes the second attention attend to the video tokens
 themselves (LDF-VFI has no text).
@@ -138,8 +148,161 @@ def run_block(block: Any, x: torch.Tensor, context: torch.Tensor | None, mod: Mo
     return x
 
 
-class ChunkedBlockHook:
-    """diffusers ModelHook: runs `run_block` when chunking is on, the block's own forward otherwise."""
+def host_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An empty tensor on the offload device for a VACE hint. Not pinned: the plan's pinned budget
+    is spent on streamed weights, and torch keeps pinned blocks cached. tests/test_wan_memory_options.py
+    swaps it for numpy-backed memory, which torch's CPU allocator (and so the measured peak) does not
+    see, as a GPU's allocator does not see host memory."""
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+@torch.no_grad()
+def run_vace_block(block: Any, x: torch.Tensor, context: torch.Tensor | None, control: torch.Tensor,
+                   mod: Modulation, rope: tuple[torch.Tensor, torch.Tensor] | None,
+                   chunk_tokens: int = DEFAULT_CHUNK_TOKENS, hint_device: torch.device | str | None = None
+                   ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """One WanVACETransformerBlock on the control stream (B, S, D), chunked: (hint, control).
+
+    As its forward: `proj_in(control) + x` (block 0), the Wan block body (`run_block`, the same
+    modules and casts), `proj_out` of the result. The control stream is updated in place (the VACE
+    forward rebinds it to the block's output). With `hint_device` the hint is written chunk by chunk
+    into a tensor there, so it never exists at full length on the compute device."""
+    chunks = _chunks(control.shape[1], max(1, int(chunk_tokens)))
+    if block.proj_in is not None:
+        target = None
+        for c in chunks:
+            y = block.proj_in(control[:, c]) + x[:, c]
+            if target is None:  # in place unless the sum has another dtype than the input
+                target = control if y.dtype == control.dtype else control.new_empty(control.shape, dtype=y.dtype)
+            target[:, c] = y
+            del y
+        control = target
+    run_block(block, control, context, mod, rope, chunk_tokens)
+    if block.proj_out is None:
+        return None, control
+    hint = None
+    for c in chunks:
+        y = block.proj_out(control[:, c])
+        if hint is None:
+            shape = (*control.shape[:2], y.shape[-1])
+            if hint_device is None:
+                hint = control.new_empty(shape, dtype=y.dtype)
+            else:
+                hint = host_buffer(shape, y.dtype, torch.device(hint_device))
+        hint[:, c] = y
+        del y
+    return hint, control
+
+
+def _face_frames_per_chunk(tokens_per_frame: int, chunk_tokens: int) -> int:
+    return max(1, int(chunk_tokens) // max(1, tokens_per_frame))
+
+
+@torch.no_grad()
+def run_face_adapter(attn: Any, x: torch.Tensor, motion: torch.Tensor,
+                     chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> torch.Tensor:
+    """WanAnimateFaceBlockCrossAttention(x, motion) on whole latent frames at a time.
+
+    Its processor attends the queries of latent frame t (x's S tokens are T frames of S/T) to the
+    N motion tokens of frame t only, and every other step is per token (pre_norm_q, to_q, RMSNorm
+    over head_dim, to_out): so a chunk of frames gives the same numbers. K and V (T x N tokens) are
+    computed once, as the processor does; the output is the only full-length tensor made here."""
+    from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+    processor = attn.processor
+    kv = attn.pre_norm_kv(motion)
+    B, T, N, _ = kv.shape
+    kv = kv.flatten(1, 2)
+    key = attn.norm_k(attn.to_k(kv).view(B, T, N, attn.heads, -1))
+    value = attn.to_v(kv).view(B, T, N, attn.heads, -1)
+    del kv
+    per = x.shape[1] // T
+    step = _face_frames_per_chunk(per, chunk_tokens)
+    out = None
+    for f0 in range(0, T, step):
+        f1 = min(T, f0 + step)
+        c = slice(f0 * per, f1 * per)
+        query = attn.norm_q(attn.to_q(attn.pre_norm_q(x[:, c])).unflatten(2, (attn.heads, -1)))
+        query = query.unflatten(1, (f1 - f0, -1)).flatten(0, 1)
+        h = dispatch_attention_fn(query, key[:, f0:f1].flatten(0, 1), value[:, f0:f1].flatten(0, 1), attn_mask=None,
+                                  dropout_p=0.0, is_causal=False, backend=getattr(processor, "_attention_backend", None),
+                                  parallel_config=getattr(processor, "_parallel_config", None))
+        h = h.flatten(2, 3).type_as(query).unflatten(0, (B, f1 - f0)).flatten(1, 2)
+        del query
+        h = attn.to_out(h)
+        if out is None:
+            out = x.new_empty((*x.shape[:2], h.shape[-1]), dtype=h.dtype)
+        out[:, c] = h
+        del h
+    return out
+
+
+@torch.no_grad()
+def run_animate_forward(model: Any, hidden_states: torch.Tensor, timestep: torch.Tensor,
+                        encoder_hidden_states: torch.Tensor, encoder_hidden_states_image: torch.Tensor | None,
+                        pose_hidden_states: torch.Tensor, face_pixel_values: torch.Tensor,
+                        motion_encode_batch_size: int | None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> torch.Tensor:
+    """WanAnimateTransformer3DModel.forward (diffusers 0.42.1) step for step, with three changes that
+    only free memory: the pose embedding, the permuted face video and each face-adapter output are
+    dropped once used (the stock forward keeps them as locals: pose through every block, the last
+    adapter output through the next blocks and the head), and the output norm + projection run on
+    `chunk_tokens` tokens at a time (the stock head holds the fp32 norm output, its modulated product
+    and the sum: 6 x L x D at once in half precision). Blocks and face adapters are called as
+    modules, so their chunking and streaming hooks apply. Returns the output tensor."""
+    if pose_hidden_states.shape[2] + 1 != hidden_states.shape[2]:
+        raise ValueError(f"pose_hidden_states frame dim (dim 2) is {pose_hidden_states.shape[2]} but must be one "
+                         f"less than the hidden_states's corresponding frame dim: {hidden_states.shape[2]}")
+    batch_size, _, num_frames, height, width = hidden_states.shape
+    p_t, p_h, p_w = model.config.patch_size
+    frames, rows, cols = num_frames // p_t, height // p_h, width // p_w
+
+    rotary_emb = model.rope(hidden_states)
+    x = model.patch_embedding(hidden_states)
+    pose = model.pose_patch_embedding(pose_hidden_states)
+    x[:, :, 1:] = x[:, :, 1:] + pose
+    del pose
+    x = x.flatten(2).transpose(1, 2).contiguous()
+
+    temb, timestep_proj, context, image = model.condition_embedder(timestep, encoder_hidden_states,
+                                                                   encoder_hidden_states_image, timestep_seq_len=None)
+    timestep_proj = timestep_proj.unflatten(1, (6, -1))
+    if image is not None:
+        context = torch.concat([image, context], dim=1)
+
+    b, channels, face_frames, face_h, face_w = face_pixel_values.shape
+    faces = face_pixel_values.permute(0, 2, 1, 3, 4).reshape(-1, channels, face_h, face_w)
+    batch = motion_encode_batch_size or model.config.motion_encoder_batch_size
+    motion = torch.cat([model.motion_encoder(part) for part in torch.split(faces, batch)])
+    del faces
+    motion = model.face_encoder(motion.view(b, face_frames, -1))
+    motion = torch.cat([torch.zeros_like(motion[:, :1]), motion], dim=1)
+
+    every = model.config.inject_face_latents_blocks
+    for index, block in enumerate(model.blocks):
+        x = block(x, context, timestep_proj, rotary_emb)
+        if index % every == 0:
+            face = model.face_adapter[index // every](x, motion).to(device=x.device)
+            x = face + x
+            del face
+
+    shift, scale = (model.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+    shift, scale = shift.to(x.device), scale.to(x.device)
+    out = None
+    for c in _chunks(x.shape[1], max(1, int(chunk_tokens))):
+        h = model.norm_out(x[:, c].float())
+        h = model.proj_out((h * (1 + scale) + shift).to(dtype=x.dtype))
+        if out is None:
+            out = h.new_empty((*x.shape[:2], h.shape[-1]))
+        out[:, c] = h
+        del h
+    del x
+    out = out.reshape(batch_size, frames, rows, cols, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    return out.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+
+
+class _SwitchedHook:
+    """A diffusers ModelHook (duck-typed: diffusers calls these) whose `new_forward` runs the chunked
+    version when `chunk_tokens` is set and the module's own forward otherwise."""
 
     _is_stateful = False
 
@@ -147,7 +310,6 @@ class ChunkedBlockHook:
         self.chunk_tokens: int | None = None
         self.fn_ref: Any = None
 
-    # ModelHook interface (duck-typed: diffusers calls these)
     def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:
         return module
 
@@ -163,9 +325,16 @@ class ChunkedBlockHook:
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
         return module
 
+    def active(self) -> bool:
+        return self.chunk_tokens is not None and not torch.is_grad_enabled()
+
+
+class ChunkedBlockHook(_SwitchedHook):
+    """WanTransformerBlock: `run_block` when chunking is on."""
+
     def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
                     temb: torch.Tensor, rotary_emb: Any = None) -> torch.Tensor:
-        if self.chunk_tokens is None or torch.is_grad_enabled():
+        if not self.active():
             return self.fn_ref.original_forward(hidden_states, encoder_hidden_states, temb, rotary_emb)
         # In place on the caller's tensor: diffusers' block loops rebind it to the block's output, so
         # nothing reads the input again (a copy would cost one more full-length tensor). Step
@@ -174,22 +343,119 @@ class ChunkedBlockHook:
                          rotary_emb, self.chunk_tokens)
 
 
+class ChunkedVaceBlockHook(_SwitchedHook):
+    """WanVACETransformerBlock: `run_vace_block` when chunking is on, its hint sent to `hint_device`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hint_device: torch.device | None = None
+
+    def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                    control_hidden_states: torch.Tensor, temb: torch.Tensor, rotary_emb: Any = None
+                    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        if not self.active() or temb.ndim != 3:
+            return self.fn_ref.original_forward(hidden_states, encoder_hidden_states, control_hidden_states, temb,
+                                                rotary_emb)
+        # The control stream in place, as the main blocks: WanVACETransformer3DModel rebinds it.
+        return run_vace_block(module, hidden_states, encoder_hidden_states, control_hidden_states,
+                              Modulation.from_diffusers(temb), rotary_emb, self.chunk_tokens, self.hint_device)
+
+
+class ChunkedFaceAdapterHook(_SwitchedHook):
+    """WanAnimateFaceBlockCrossAttention: `run_face_adapter` when chunking is on."""
+
+    def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor,
+                    encoder_hidden_states: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                    **kwargs: Any) -> torch.Tensor:
+        usable = (self.active() and attention_mask is None and encoder_hidden_states is not None
+                  and encoder_hidden_states.ndim == 4 and hidden_states.ndim == 3
+                  and hidden_states.shape[1] % encoder_hidden_states.shape[1] == 0
+                  and type(module.processor).__name__ == "WanAnimateFaceBlockAttnProcessor"
+                  and not getattr(module, "fused_projections", False))
+        if not usable:  # the stock forward (it also raises the stock errors)
+            return self.fn_ref.original_forward(hidden_states, encoder_hidden_states, attention_mask, **kwargs)
+        return run_face_adapter(module, hidden_states, encoder_hidden_states, self.chunk_tokens)
+
+
+class ChunkedAnimateHook(_SwitchedHook):
+    """WanAnimateTransformer3DModel: `run_animate_forward` when chunking is on (no LoRA scale, no
+    gradients, pose and face inputs given; otherwise the stock forward)."""
+
+    def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor, timestep: torch.Tensor,
+                    encoder_hidden_states: torch.Tensor, encoder_hidden_states_image: torch.Tensor | None = None,
+                    pose_hidden_states: torch.Tensor | None = None, face_pixel_values: torch.Tensor | None = None,
+                    motion_encode_batch_size: int | None = None, return_dict: bool = True,
+                    attention_kwargs: dict[str, Any] | None = None) -> Any:
+        if not self.active() or attention_kwargs is not None or pose_hidden_states is None or face_pixel_values is None:
+            return self.fn_ref.original_forward(hidden_states, timestep, encoder_hidden_states,
+                                                encoder_hidden_states_image, pose_hidden_states, face_pixel_values,
+                                                motion_encode_batch_size, return_dict, attention_kwargs)
+        output = run_animate_forward(module, hidden_states, timestep, encoder_hidden_states,
+                                     encoder_hidden_states_image, pose_hidden_states, face_pixel_values,
+                                     motion_encode_batch_size, self.chunk_tokens)
+        if not return_dict:
+            return (output,)
+        from diffusers.models.modeling_outputs import Transformer2DModelOutput
+
+        return Transformer2DModelOutput(sample=output)
+
+
+def is_animate_model(module: torch.nn.Module) -> bool:
+    """diffusers' WanAnimateTransformer3DModel."""
+    return type(module).__name__ == "WanAnimateTransformer3DModel" and all(
+        hasattr(module, name) for name in ("blocks", "face_adapter", "pose_patch_embedding", "motion_encoder",
+                                           "face_encoder", "norm_out", "proj_out", "scale_shift_table"))
+
+
+def is_vace_block(module: torch.nn.Module) -> bool:
+    """diffusers' WanVACETransformerBlock (transformer_wan_vace)."""
+    return type(module).__name__ == "WanVACETransformerBlock" and all(
+        hasattr(module, name) for name in ("proj_in", "proj_out", "norm1", "attn1", "attn2", "norm2", "ffn", "norm3",
+                                           "scale_shift_table"))
+
+
+def is_face_adapter(module: torch.nn.Module) -> bool:
+    """diffusers' WanAnimateFaceBlockCrossAttention (the Wan-Animate face adapter)."""
+    return type(module).__name__ == "WanAnimateFaceBlockCrossAttention" and all(
+        hasattr(module, name) for name in ("pre_norm_q", "pre_norm_kv", "to_q", "to_k", "to_v", "to_out", "norm_q",
+                                           "norm_k", "heads"))
+
+
+def _hook_for(module: torch.nn.Module) -> type[_SwitchedHook] | None:
+    if is_wan_block(module):
+        return ChunkedBlockHook
+    if is_vace_block(module):
+        return ChunkedVaceBlockHook
+    if is_face_adapter(module):
+        return ChunkedFaceAdapterHook
+    if is_animate_model(module):
+        return ChunkedAnimateHook
+    return None
+
+
 def install_chunking(transformer: torch.nn.Module) -> int:
-    """Hook every Wan block of `transformer` (once; call before any placement hooks). Returns the count."""
+    """Hook every Wan block, VACE block and Animate face adapter of `transformer`, and an Animate
+    transformer itself (once; call before any placement hooks). Returns the count."""
     from diffusers.hooks import HookRegistry
 
     count = 0
     for module in transformer.modules():
-        if is_wan_block(module):
+        kind = _hook_for(module)
+        if kind is not None:
             registry = HookRegistry.check_if_exists_or_initialize(module)
             if registry.get_hook(HOOK_NAME) is None:
-                registry.register_hook(ChunkedBlockHook(), HOOK_NAME)
+                registry.register_hook(kind(), HOOK_NAME)
             count += 1
     return count
 
 
-def set_chunking(transformer: torch.nn.Module, chunk_tokens: int | None) -> None:
-    """Chunk every hooked block by `chunk_tokens` tokens (None: the stock forward)."""
+def set_chunking(transformer: torch.nn.Module, chunk_tokens: int | None,
+                 hint_device: torch.device | str | None = "cpu") -> None:
+    """Chunk every hooked module by `chunk_tokens` tokens (None: the stock forwards).
+
+    With chunking on, VACE hints are kept on `hint_device` (the host by default; None keeps them on
+    the compute device) between the VACE block that makes them and the main block that adds them:
+    diffusers' forward moves each one back with `control_hint.to(hidden_states.device)` when used."""
     if chunk_tokens is not None:
         cached = [name for module in transformer.modules() if getattr(module, "_diffusers_hook", None)
                   for name in module._diffusers_hook.hooks if "cache" in name]
@@ -201,3 +467,5 @@ def set_chunking(transformer: torch.nn.Module, chunk_tokens: int | None) -> None
         hook = registry.get_hook(HOOK_NAME) if registry is not None else None
         if hook is not None:
             hook.chunk_tokens = chunk_tokens
+            if isinstance(hook, ChunkedVaceBlockHook):
+                hook.hint_device = torch.device(hint_device) if hint_device is not None else None

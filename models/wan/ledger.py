@@ -204,28 +204,48 @@ def wan_vace_activation(config: dict, tokens: int, context_tokens: int, itemsize
                         chunk_tokens: int = 4096, control_tokens: int | None = None) -> ActivationEstimate:
     """Peak of one WanVACETransformer3DModel forward.
 
-    The VACE blocks run first and each appends its hint (proj_out, L x D) to a list that lives until
-    the main block of that layer pops it; the last control stream stays referenced too. So the main
-    block 0 runs with n_vace hints + 1 control alive, the last VACE block with x + (n_vace - 1) hints.
-    VACE blocks are WanVACETransformerBlock (not chunked by models/wan/blocks: is_wan_block matches
-    only WanTransformerBlock), so with chunking the last VACE block usually sets the peak."""
+    Stock: the VACE blocks run first and each appends its hint (proj_out, L x D) to a list that lives
+    until the main block of that layer pops it; the last control stream stays referenced too. So the
+    main block 0 runs with n_vace hints + 1 control alive, the last VACE block with x + (n_vace - 1)
+    hints (+ its own hint from proj_out).
+
+    Chunked (models/wan/blocks: run_block for the main blocks, run_vace_block for the VACE blocks,
+    hints written chunk by chunk to the host): no hint is alive on the device except the transfer
+    buffer `control_hint.to(device)` of the one being added. A VACE block runs with the main x
+    alive (its input), a main block with the last control stream (the forward's local); both cost one
+    A above the chunked block. The hint addition `x + hint.to(device) * scale` holds x, the control
+    stream, the transfer buffer and the product (then the sum)."""
     d = _Dit.of(config)
     A = tokens * d.dim * itemsize
+    a = max(1, min(int(chunk_tokens), tokens)) * d.dim * itemsize
     n_vace = len(config.get("vace_layers") or [0])
     lv = tokens if control_tokens is None else int(control_tokens)
     persistent = _top_terms(d, tokens, itemsize, context_tokens, 0, False)
     # zeros padding the control tokens up to L (kept as a local for the whole forward)
     persistent["control_padding"] = max(0, tokens - lv) * d.dim * itemsize
-    stock = wan_block_moments(config, tokens, context_tokens, itemsize)
-    main = wan_block_moments(config, tokens, context_tokens, itemsize, chunked=chunked, chunk_tokens=chunk_tokens)
-    moments: dict[str, float] = {f"main {k}": v + (n_vace + 1) * A for k, v in main.items()}
-    # VACE block i: main x + i hints (+ the caller's control input for block 0, whose proj_in makes a new one)
-    moments.update({f"last VACE block {k}": v + (1 + max(1, n_vace - 1)) * A for k, v in stock.items()})
-    moments.update(_head_moments(d, tokens, itemsize, False))
-    formula = (f"kept + max(main block + (n_vace+1)*A, stock VACE block + (1+max(1, n_vace-1))*A); n_vace={n_vace}, "
-               f"A={A}")
-    return _estimate(f"Wan VACE forward, {tokens} tokens{' (chunked main blocks)' if chunked else ''}", persistent,
-                     moments, formula)
+    moments: dict[str, float] = {}
+    if chunked:
+        block = wan_block_moments(config, tokens, context_tokens, itemsize, chunked=True, chunk_tokens=chunk_tokens)
+        # main x + the control stream (the block's x) in every VACE block; the last control stream in every main block
+        moments.update({f"VACE block {k}": v + A for k, v in block.items()})
+        moments.update({f"main block {k}": v + A for k, v in block.items()})
+        # x, the control stream (updated in place) + chunk: proj_in output and the sum / proj_out output
+        moments["VACE proj_in / proj_out"] = 2 * A + 2 * a
+        # x, the last control stream, hint.to(device) (transfer buffer), hint * scale / x + it
+        moments["hint addition"] = 4 * A
+        how = "chunked blocks, hints on the host"
+        formula = f"kept + A + max(chunked block moments), hint addition 4A; n_vace={n_vace}, A={A}"
+    else:
+        stock = wan_block_moments(config, tokens, context_tokens, itemsize)
+        moments.update({f"main {k}": v + (n_vace + 1) * A for k, v in stock.items()})
+        # VACE block i: main x + i hints (+ the caller's control input for block 0, whose proj_in makes a new one)
+        moments.update({f"last VACE block {k}": v + (1 + max(1, n_vace - 1)) * A for k, v in stock.items()})
+        how = "stock"
+        formula = (f"kept + max(main block + (n_vace+1)*A, stock VACE block + (1+max(1, n_vace-1))*A); "
+                   f"n_vace={n_vace}, A={A}")
+    # the head runs with the last control stream still referenced
+    moments.update({k: v + A for k, v in _head_moments(d, tokens, itemsize, False).items()})
+    return _estimate(f"Wan VACE forward, {tokens} tokens ({how})", persistent, moments, formula)
 
 
 def _face_tokens_frames(face_frames: int) -> int:
@@ -250,36 +270,92 @@ def _motion_encoder_peak(config: dict, face_frames: int, s: int) -> int:
     return 5 * batch * largest * s
 
 
+def _face_chunk_tokens(tokens: int, latent_frames: int, chunk_tokens: int) -> int:
+    """Tokens of one chunk of models/wan/blocks.run_face_adapter: whole latent frames, at least one."""
+    per = max(1, tokens // max(1, latent_frames))
+    return min(tokens, max(1, int(chunk_tokens) // per) * per)
+
+
+def wan_face_adapter_moments(config: dict, tokens: int, itemsize: int, latent_frames: int, *, chunked: bool = False,
+                             chunk_tokens: int = 4096) -> dict[str, int]:
+    """Bytes at each peak candidate of one WanAnimateFaceBlockCrossAttention call on x (L tokens of
+    `latent_frames` frames), above its inputs (x and the motion vectors, which the caller holds).
+
+    Stock (WanAnimateFaceBlockAttnProcessor): pre_norm_q(x), to_q + RMSNorm temporaries; then the
+    pre-norm, query and SDPA output, then query, SDPA output and to_out (full length each).
+    Chunked (models/wan/blocks.run_face_adapter, whole frames per chunk, a_f bytes): the output
+    + chunk: to_q + RMSNorm temporaries, then query and SDPA output, then SDPA output and to_out."""
+    d = _Dit.of(config)
+    A = tokens * d.dim * itemsize
+    _, _, rho = _units(itemsize)
+    if chunked:
+        af = _face_chunk_tokens(tokens, latent_frames, chunk_tokens) * d.dim * itemsize
+        return {"chunked face adapter q RMSNorm": int(A + (1 + rho) * af),
+                "chunked face adapter attention / to_out": int(A + 2 * af)}
+    return {"face adapter q RMSNorm": int((2 + rho) * A), "face adapter attention / to_out": int(3 * A)}
+
+
 def wan_animate_activation(config: dict, tokens: int, context_tokens: int, itemsize: int, *, face_frames: int,
                            chunked: bool = False, chunk_tokens: int = 4096) -> ActivationEstimate:
-    """Peak of one WanAnimateTransformer3DModel forward (its blocks are a copy of WanTransformerBlock,
-    which models/wan/blocks chunks too).
+    """Peak of one WanAnimateTransformer3DModel forward.
 
-    Kept besides the DiT's: the pose embedding (the forward keeps `pose_hidden_states`, (T-1)/T of L
-    tokens), the permuted copy of the face video (3*F*S^2*s), the face-adapter output of the last
-    adapter (L x D, alive through the next blocks) and the motion vectors (small). Moments: a block
-    (+ that adapter output), a face adapter (x, previous adapter output, pre_norm_q, q + RMSNorm
-    temporaries), and the motion encoder (one batch of face crops at full size) before the blocks."""
+    Stock: kept besides the DiT's: the pose embedding (the forward keeps `pose_hidden_states`,
+    (T-1)/T of L tokens), the permuted copy of the face video (3*F*S^2*s), the face-adapter output of
+    the last adapter (L x D, alive through the next blocks and the head) and the motion vectors
+    (small). Moments: a block (+ that adapter output), a face adapter (x, previous adapter output,
+    pre_norm_q, q + RMSNorm temporaries), the motion encoder (one batch of face crops at full size)
+    before the blocks, and the head, which keeps the fp32 norm output as `hidden_states` while its
+    modulated product and the sum exist (1 + 3f A, + the last adapter output).
+
+    Chunked (models/wan/blocks.run_animate_forward): the same steps with the pose embedding, the face
+    video copy and each adapter output dropped once used; blocks by run_block, face adapters by
+    run_face_adapter (whole latent frames per chunk), the head on chunks of tokens."""
     d = _Dit.of(config)
     s = itemsize
     A = tokens * d.dim * s
+    n = max(1, min(int(chunk_tokens), tokens))
+    a = n * d.dim * s
     li = CLIP_TOKENS if config.get("image_dim") is not None else 0
     latent_frames = _face_tokens_frames(face_frames) + 1
     size = int(config.get("motion_encoder_size", 512))
-    _, _, rho = _units(s)
+    f, c, _ = _units(s)
+    pose = tokens * (latent_frames - 1) // latent_frames * d.dim * s
+    faces = 3 * int(face_frames) * size * size * s
+    out_dim = int(config.get("out_channels", 16)) * math.prod(config.get("patch_size", (1, 2, 2)))
     persistent = _top_terms(d, tokens, s, context_tokens, li, False)
-    persistent["pose_embedding"] = tokens * (latent_frames - 1) // latent_frames * d.dim * s
-    persistent["face_video_copy"] = 3 * int(face_frames) * size * size * s
     blocks = wan_block_moments(config, tokens, context_tokens, s, chunked=chunked, chunk_tokens=chunk_tokens,
                                image_tokens=li)
-    moments: dict[str, float] = {k: v + A for k, v in blocks.items()}   # + the previous face_adapter_output
-    # x, previous adapter output, pre_norm_q(x), to_q + RMSNorm(q) temporaries / SDPA out, to_out
-    moments["face adapter"] = max(4 + rho, 5) * A
-    # x (patch embedded) + the motion encoder's largest moment, before any block runs
-    moments["motion encoder"] = A + _motion_encoder_peak(config, face_frames, s)
-    moments.update(_head_moments(d, tokens, s, False))
-    formula = (f"kept + max(block + A, face adapter (4+rho)A, A + motion encoder 5*b*C*S^2*s); A={A}, "
-               f"latent frames {latent_frames}, face frames {face_frames}")
+    moments: dict[str, float] = {}
+    if chunked:
+        moments.update(blocks)
+        # x + the adapter's own moments (its new output + one chunk of frames)
+        moments.update({k: v + A for k, v in wan_face_adapter_moments(
+            config, tokens, s, latent_frames, chunked=True, chunk_tokens=chunk_tokens).items()})
+        # x, the adapter output, their sum
+        moments["face adapter addition"] = 3 * A
+        # x + the pose embedding and x[:, :, 1:] + it; then x, its contiguous copy and the conv's layout copy
+        moments["patch and pose embedding"] = max(A + 2 * pose, 3 * A)
+        # x, the permuted face video + the motion encoder's largest moment
+        moments["motion encoder"] = A + faces + _motion_encoder_peak(config, face_frames, s)
+        # x, the projected output + chunk: the fp32 norm output, its product with (1 + scale), the sum
+        moments["chunked output norm"] = A + tokens * out_dim * s + 3 * f * a
+        formula = (f"kept + max(chunked block, face adapter 2A + (1+rho)a_f, addition 3A, A + motion encoder); "
+                   f"A={A}, n={n}, latent frames {latent_frames}, face frames {face_frames}")
+    else:
+        persistent["pose_embedding"] = pose
+        persistent["face_video_copy"] = faces
+        moments.update({k: v + A for k, v in blocks.items()})   # + the previous face_adapter_output
+        # x, previous adapter output + the adapter's own moments
+        moments.update({k: v + 2 * A for k, v in wan_face_adapter_moments(config, tokens, s, latent_frames).items()})
+        # x, the adapter output, their sum
+        moments["face adapter addition"] = 3 * A
+        # x (patch embedded) + the motion encoder's largest moment, before any block runs
+        moments["motion encoder"] = A + _motion_encoder_peak(config, face_frames, s)
+        moments["patch embedding"] = 3 * A
+        # the last adapter output + x, x.float() and the norm (1 + c + f), then the norm, product and sum (3f)
+        moments["output norm"] = A + max(1 + c + f, 3 * f) * A
+        formula = (f"kept + max(block + A, face adapter (4+rho)A, A + motion encoder 5*b*C*S^2*s, head "
+                   f"(1 + 3f)A); A={A}, latent frames {latent_frames}, face frames {face_frames}")
     return _estimate(f"Wan Animate forward, {tokens} tokens{' (chunked)' if chunked else ''}", persistent, moments,
                      formula)
 
@@ -887,16 +963,27 @@ Chunked (models/wan/blocks.run_block): max(5A [x, q, k, v, attention out], 4A + 
 A + (1 + c + 2r) a); the head (norm_out) is (1 + 2f) A, per token (1 + 5f) A, and becomes the peak
 of a chunked TI2V step.
 
-**VACE (`wan_vace_activation`).** Hints (one L x D per VACE layer) live until the main block of their
-layer pops them: main block 0 runs with n_vace + 1 extra A (hints + the last control stream), the
-last VACE block with 1 + (n_vace - 1). VACE blocks are WanVACETransformerBlock, which
-models/wan/blocks does not chunk, so chunking barely lowers a VACE peak (14B 720p: 14.5 -> 13.8 GiB).
+**VACE (`wan_vace_activation`).** Stock: hints (one L x D per VACE layer) live until the main block
+of their layer pops them: main block 0 runs with n_vace + 1 extra A (hints + the last control
+stream), the last VACE block with 1 + (n_vace - 1). Chunked (models/wan/blocks: WanVACETransformerBlock
+by `run_vace_block`, proj_in / proj_out per chunk, the control stream in place; each hint written
+chunk by chunk to the host and brought back by diffusers' `control_hint.to(device)`): a chunked block
++ A (the main x during a VACE block, the last control stream during a main block); the hint
+addition holds x, the control stream, the transfer buffer and the product (4A); the head runs with
+the last control stream (2 + 2f) A. 14B 720p bf16: 14.5 -> 4.4 GiB (6.1 A). The hints then take
+n_vace * A of host RAM (8 x 0.72 GiB at 720p), not counted here.
 
-**Animate (`wan_animate_activation`).** Blocks are WanTransformerBlock (chunkable). Kept besides
-the DiT's: pose embedding (T-1)/T * A, the face video's permuted copy 3*F*512^2*s, the last face
-adapter's output A. Moments: block + A; face adapter (x, previous output, pre-norm, q + RMSNorm)
-(4 + rho) A; motion encoder A + 5 * batch * C * S^2 * s (first ResBlock at 512 px, 32 channels,
-batch 8: 0.63 GiB in bf16). Chunked Animate peaks in the face adapter.
+**Animate (`wan_animate_activation`).** Stock: kept besides the DiT's: pose embedding (T-1)/T * A,
+the face video's permuted copy 3*F*512^2*s, the last face adapter's output A (through the next
+blocks and the head). Moments: block + A; face adapter (x, previous output, pre-norm, q +
+RMSNorm) (4 + rho) A (`wan_face_adapter_moments`: (2 + rho) A above its inputs); motion encoder
+A + 5 * batch * C * S^2 * s (first ResBlock at 512 px, 32 channels, batch 8: 0.63 GiB in bf16); the
+head, which keeps the fp32 norm output while its product and sum exist, A + max(1 + c + f, 3f) A.
+Chunked (models/wan/blocks.run_animate_forward): the same steps with the pose embedding, the face
+video copy and each adapter output dropped once used, face adapters on whole latent frames
+(`run_face_adapter`: A + (1 + rho) a_f above its inputs, a_f = frames per chunk x L/T x D x s), the
+head on chunks: the peak is the chunked block. Tokens include the reference frame (21 latent frames
+for 77 video frames: 75,600 at 720p). 14B 720p bf16: 9.55 -> 3.69 GiB.
 
 **VAE (`wan_vae_decode_activation`, `wan_vae_encode_activation`).** A replay, tensor by tensor, of
 AutoencoderKLWan's framewise decode/encode: per causal conv the cat with the cached frames, the

@@ -54,7 +54,11 @@ def _vace(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s:
 
 
 def _animate(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: int) -> ActivationEstimate:
-    return _ledger().wan_animate_activation(size.config, _tokens(size, shape), TEXT_TOKENS + CLIP_TOKENS, s,
+    """The latents hold one more latent frame than the video's: the reference image (diffusers'
+    WanAnimatePipeline.prepare_latents: num_latent_frames + 1)."""
+    tokens = _tokens(size, shape)
+    tokens += tokens // ((shape.frames - 1) // 4 + 1)
+    return _ledger().wan_animate_activation(size.config, tokens, TEXT_TOKENS + CLIP_TOKENS, s,
                                             face_frames=shape.frames, chunked=bool(shape.options.get("chunked")),
                                             chunk_tokens=CHUNK_TOKENS)
 
