@@ -32,17 +32,22 @@ def main() -> int:
     for preset in load_presets().values():
         if preset.is_tiny or not preset.components:
             continue  # tiny twins are planned from their built modules; weight-free methods need none
-        seconds = args.seconds if args.seconds is not None else float(preset.defaults.get("seconds", 5))
+        # clip models (Wan) make a fixed number of frames per job: --seconds is for long-video families
+        frames = preset.defaults.get("frames")
+        seconds = None if frames else (args.seconds if args.seconds is not None
+                                       else float(preset.defaults.get("seconds", 5)))
         print(f"== {preset.id} ({preset.title})")
         plans = {v: plan_for(preset, args.width, args.height, seconds, vram_gb=v, ram_gb=args.ram,
-                             gpu_memory_preservation_gb=args.preservation) for v in VRAMS}
+                             gpu_memory_preservation_gb=args.preservation,
+                             frames=int(frames) if frames else None) for v in VRAMS}
         first = plans[VRAMS[0]]
         weights = [c for c in first.components.values() if c.bytes]
         for c in weights:
             extra = f", {c.file_bytes / 1e9:.2f} GB on disk" if c.file_bytes else ""
             print(f"   {c.name:15} {c.cls:40} {c.params:>15,d} params {c.dtype:9} {c.bytes:>15,d} B "
                   f"= {gb(c.bytes):6.2f} GB{extra}")
-        print(f"   {args.width}x{args.height}, {seconds:g} s, RAM cap {args.ram:g} GB, preservation "
+        length = f"{frames} frames (one clip)" if frames else f"{seconds:g} s"
+        print(f"   {args.width}x{args.height}, {length}, RAM cap {args.ram:g} GB, preservation "
               f"{args.preservation:g} GB")
         print(f"   {'VRAM':>5} {'peak VRAM':>10} {'peak RAM':>9} {'pinned':>7} fits  placement (resident blocks)")
         for v, plan in plans.items():

@@ -323,7 +323,7 @@ def make_plan(profile: MemoryProfile, components: Mapping[str, Any], width: int,
         return plan
 
     host_terms = {"process": PROCESS_BASE_BYTES + (CUDA_HOST_BYTES if device.kind != "cpu" else 0),
-                  **profile.host_terms(shape)}
+                  **profile.host_terms(shape, sizes)}
     ram_data = sum(host_terms.values())
 
     if device.kind == "cpu":

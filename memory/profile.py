@@ -5,7 +5,8 @@ A family (models/<family>/memory.py) builds one `MemoryProfile`:
 - `hot_phase`: the phase that runs every step (its component gets the device budget first);
 - `activations`: per component *class name*, a function giving the activation peak of one call;
 - `shape`: job parameters -> `JobShape` (frames, latent frames, sections at the family's fps);
-- `host_terms`: what the family itself holds in host RAM besides weights (frame buffers, latents);
+- `host_terms`: what the family itself holds in host RAM besides weights (frame buffers, latents,
+  activations a memory option keeps on the host), from the job shape and the component sizes;
 - `vae_tiling`: which component decodes in tiles, the candidate tile sizes and their settings;
 - `tips`: what to tell a user whose job does not fit (family words, e.g. "pick a smaller bucket").
 
@@ -58,7 +59,7 @@ class MemoryProfile:
     shape: ShapeFn
     fps: float
     hot_phase: str = "denoise"
-    host_terms: Callable[[JobShape], dict[str, int]] = lambda shape: {}
+    host_terms: Callable[[JobShape, Mapping[str, ComponentSize]], dict[str, int]] = lambda shape, sizes: {}
     vae_tiling: VaeTiling | None = None
     tips: tuple[str, ...] = ()
     large_pixels: int = 0  # above width*height = this, `tips` suggest a smaller frame
@@ -79,4 +80,4 @@ def weightless_profile(name: str, fps: float = 30.0) -> MemoryProfile:
         return JobShape(width, height, count, 0, options=dict(options or {}))
 
     return MemoryProfile(name=name, phases=(), activations={}, shape=shape, fps=fps,
-                         host_terms=lambda s: {"video_uint8": s.frames * s.height * s.width * 3})
+                         host_terms=lambda s, sizes: {"video_uint8": s.frames * s.height * s.width * 3})

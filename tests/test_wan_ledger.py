@@ -7,6 +7,9 @@ token counts from a few hundred to a few thousand, and asserts 0.8 <= measured /
 Which dtype where (the kernels the ledger describes are the ones GPUs run):
 - DiT stock blocks in fp32 and bf16. Chunked blocks peak at the attention call: CPU's bf16 flash
   kernel packs K and V (two more L x D copies, no GPU does that), so chunked cases run in fp32.
+- Chunked VACE keeps its hints on the host: here in numpy-backed buffers (`host_hints`), which
+  torch's CPU allocator, and so the measured peak, does not see, as a GPU's allocator does not see
+  host memory.
 - VAEs in bf16: CPU fp32 3D convolutions take an im2col path whose 27x column buffer exists on no
   GPU. Sizes keep the upsamplers' inputs above 32x32 (below that CPU's nearest-exact kernel copies
   its input and output; not at real sizes, not on CUDA).
@@ -14,11 +17,14 @@ Which dtype where (the kernels the ledger describes are the ones GPUs run):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from memory.activations import ActivationEstimate
 from memory.measure import peak_allocated_bytes
 from models.wan import ledger
 
@@ -47,6 +53,18 @@ def like_from_pretrained(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn
         if any(k in name.split(".") for k in keep):
             tensor.data = tensor.data.float()
     return model
+
+
+@pytest.fixture
+def host_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VACE hints offloaded to numpy-backed memory: not counted by memory.measure."""
+    from models.wan import blocks
+
+    def numpy_host_buffer(shape, dtype, device):
+        n = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        return torch.from_numpy(np.empty(n, dtype=np.uint8)).view(dtype).view(shape)
+
+    monkeypatch.setattr(blocks, "host_buffer", numpy_host_buffer)
 
 
 def _chunk(model: torch.nn.Module, chunk: int | None) -> None:
@@ -143,16 +161,10 @@ def test_real_14b_chunked_is_below_stock() -> None:
 # ----------------------------------------------------------------------------------------- VACE
 
 
-@pytest.mark.parametrize("dtype,chunk,vace_layers,control_frames", [
-    (torch.bfloat16, None, [0, 2], 4),       # main block 0 with 2 hints + the last control stream
-    (torch.float32, 512, [0, 1, 2], 4),      # chunked main blocks: the last (stock) VACE block peaks
-    (torch.float32, None, [0, 2], 3),        # control shorter than the video: zero padding kept
-], ids=["bf16-stock", "fp32-chunked", "fp32-short-control"])
-def test_wan_vace_ledger_matches_measured_peak(dtype, chunk, vace_layers, control_frames) -> None:
+def _measure_vace(dtype, chunk, vace_layers, control_frames, *, layers=3, frames=4, h=40, w=48, heads=4, hd=48):
     from diffusers import WanVACETransformer3DModel
 
-    heads, hd, frames, h, w = 4, 48, 4, 40, 48
-    cfg = dict(_dit_config(heads, hd), num_layers=3, vace_layers=vace_layers, vace_in_channels=24)
+    cfg = dict(_dit_config(heads, hd), num_layers=layers, vace_layers=vace_layers, vace_in_channels=24)
     torch.manual_seed(0)
     model = like_from_pretrained(WanVACETransformer3DModel.from_config(cfg).eval(), dtype)
     _chunk(model, chunk)
@@ -165,26 +177,57 @@ def test_wan_vace_ledger_matches_measured_peak(dtype, chunk, vace_layers, contro
     tokens = frames * (h // 2) * (w // 2)
     est = ledger.wan_vace_activation(cfg, tokens, 64, x.element_size(), chunked=chunk is not None,
                                      chunk_tokens=chunk or 4096, control_tokens=control_frames * (h // 2) * (w // 2))
-    check(measured, est)
+    return measured, est
+
+
+@pytest.mark.parametrize("dtype,chunk,vace_layers,control_frames", [
+    (torch.bfloat16, None, [0, 2], 4),       # main block 0 with 2 hints + the last control stream
+    (torch.float32, None, [0, 2], 3),        # control shorter than the video: zero padding kept
+    (torch.float32, 512, [0, 1, 2], 4),      # chunked VACE and main blocks, hints on the host
+    (torch.float32, 256, [0, 2], 3),         # chunked, short control (padding kept), a VACE block peaks
+], ids=["bf16-stock", "fp32-short-control", "fp32-chunked", "fp32-chunked-short-control"])
+def test_wan_vace_ledger_matches_measured_peak(host_hints, dtype, chunk, vace_layers, control_frames) -> None:
+    check(*_measure_vace(dtype, chunk, vace_layers, control_frames))
+
+
+def test_chunked_vace_needs_far_less_at_realistic_ratios(host_hints) -> None:
+    """4 VACE layers in 4, 4608 tokens in chunks of 512: the hints (n_vace A) and the stock blocks'
+    temporaries go; measured and estimated chunked peaks both under half the stock ones."""
+    shape = dict(layers=4, frames=6, h=48, w=64, heads=2, hd=64)
+    stock, est_stock = _measure_vace(torch.float32, None, [0, 1, 2, 3], 6, **shape)
+    chunked, est_chunked = _measure_vace(torch.float32, 512, [0, 1, 2, 3], 6, **shape)
+    check(stock, est_stock)
+    check(chunked, est_chunked)
+    assert chunked < 0.5 * stock and est_chunked.bytes < 0.5 * est_stock.bytes
+
+
+def test_real_vace_14b_chunked_720p() -> None:
+    """Hints on the host and chunked VACE blocks: ~6 A (a chunked block + the main x or the last
+    control stream) instead of ~20 A."""
+    cfg = real_config("Wan2.1-VACE-14B-diffusers", "transformer")
+    tokens = ledger.wan_tokens(1280, 720, 81)
+    A = tokens * 5120 * 2
+    stock = ledger.wan_vace_activation(cfg, tokens, 512, 2)
+    chunked = ledger.wan_vace_activation(cfg, tokens, 512, 2, chunked=True)
+    assert 19 < stock.bytes / A < 21 and 5.8 < chunked.bytes / A < 6.5
+    assert chunked.bytes < 4.6 * 2**30
 
 
 # ----------------------------------------------------------------------------------------- Animate
 
 
-@pytest.mark.parametrize("dtype,chunk,frames,h,w,face_px", [
-    (torch.bfloat16, None, 5, 40, 40, 32),     # blocks (+ the previous face-adapter output) dominate
-    (torch.float32, 512, 5, 40, 48, 16),       # chunked blocks / face adapter
-    (torch.bfloat16, None, 3, 16, 16, 64),     # few tokens, large face crops: the motion encoder peaks
-], ids=["bf16-stock", "fp32-chunked", "bf16-motion-encoder"])
-def test_wan_animate_ledger_matches_measured_peak(dtype, chunk, frames, h, w, face_px) -> None:
+def _animate_config(heads: int, hd: int, face_px: int, layers: int = 2, inject: int = 1) -> dict:
+    channels = {str(2 ** i): min(64, 2 ** (12 - i)) for i in range(2, 8)}
+    return dict(_dit_config(heads, hd, image=True), num_layers=layers, latent_channels=16, motion_encoder_size=face_px,
+                motion_encoder_channel_sizes=channels, motion_style_dim=32, motion_dim=8, motion_encoder_dim=32,
+                face_encoder_hidden_dim=32, face_encoder_num_heads=4, inject_face_latents_blocks=inject,
+                motion_encoder_batch_size=8)
+
+
+def _measure_animate(dtype, chunk, frames, h, w, face_px, *, heads=4, hd=48, layers=2, inject=1):
     from diffusers import WanAnimateTransformer3DModel
 
-    heads, hd = 4, 48
-    channels = {str(2 ** i): min(64, 2 ** (12 - i)) for i in range(2, 8)}
-    cfg = dict(_dit_config(heads, hd, image=True), num_layers=2, latent_channels=16, motion_encoder_size=face_px,
-               motion_encoder_channel_sizes=channels, motion_style_dim=32, motion_dim=8, motion_encoder_dim=32,
-               face_encoder_hidden_dim=32, face_encoder_num_heads=4, inject_face_latents_blocks=1,
-               motion_encoder_batch_size=8)
+    cfg = _animate_config(heads, hd, face_px, layers, inject)
     torch.manual_seed(0)
     model = like_from_pretrained(WanAnimateTransformer3DModel.from_config(cfg).eval(), dtype)
     _chunk(model, chunk)
@@ -199,7 +242,70 @@ def test_wan_animate_ledger_matches_measured_peak(dtype, chunk, frames, h, w, fa
     tokens = frames * (h // 2) * (w // 2)
     est = ledger.wan_animate_activation(cfg, tokens, ledger.TEXT_TOKENS, x.element_size(), face_frames=face_frames,
                                         chunked=chunk is not None, chunk_tokens=chunk or 4096)
-    check(measured, est)
+    return measured, est
+
+
+@pytest.mark.parametrize("dtype,chunk,frames,h,w,face_px", [
+    (torch.bfloat16, None, 5, 40, 40, 32),     # blocks (+ the previous face-adapter output) dominate
+    (torch.float32, 512, 5, 40, 48, 16),       # chunked forward: the chunked blocks
+    (torch.bfloat16, None, 3, 16, 16, 64),     # few tokens, large face crops: the motion encoder peaks
+    (torch.float32, 256, 6, 48, 48, 16),       # chunked, 576 tokens per frame: face chunks of one frame
+], ids=["bf16-stock", "fp32-chunked", "bf16-motion-encoder", "fp32-chunked-one-frame"])
+def test_wan_animate_ledger_matches_measured_peak(dtype, chunk, frames, h, w, face_px) -> None:
+    check(*_measure_animate(dtype, chunk, frames, h, w, face_px))
+
+
+def test_chunked_animate_needs_far_less_at_realistic_ratios() -> None:
+    """4 blocks, adapters every other block, 4608 tokens in chunks of 512 (fp32: the stock peak is
+    the FFN, 4 + 2r = 9.4 A, + the adapter output and the pose embedding; chunked 5 A + RoPE):
+    measured and estimated chunked peaks near half the stock ones (0.39 at 14B 720p bf16)."""
+    shape = dict(layers=4, inject=2, heads=4, hd=32)
+    stock, est_stock = _measure_animate(torch.float32, None, 6, 48, 64, 16, **shape)
+    chunked, est_chunked = _measure_animate(torch.float32, 512, 6, 48, 64, 16, **shape)
+    check(stock, est_stock)
+    check(chunked, est_chunked)
+    assert chunked < 0.55 * stock and est_chunked.bytes < 0.55 * est_stock.bytes
+
+
+@pytest.mark.parametrize("dtype,chunk,frames,per", [
+    (torch.bfloat16, None, 6, 400),   # pre_norm_q, to_q + RMSNorm temporaries: (2 + rho) A, 8 A in bf16
+    (torch.float32, None, 6, 400),
+    (torch.bfloat16, 400, 6, 400),    # one frame per chunk
+    (torch.bfloat16, 1000, 6, 400),   # two frames per chunk
+    (torch.float32, 100, 8, 300),     # frames longer than the chunk: one frame per chunk
+], ids=["bf16-stock", "fp32-stock", "bf16-one-frame", "bf16-two-frames", "fp32-frame-over-chunk"])
+def test_face_adapter_moments_match_measured_peak(dtype, chunk, frames, per) -> None:
+    """One WanAnimateFaceBlockCrossAttention call, above its inputs (x, motion vectors)."""
+    from diffusers.models.transformers.transformer_wan_animate import (
+        WanAnimateFaceBlockCrossAttention,
+    )
+
+    heads, hd = 4, 48
+    dim = heads * hd
+    torch.manual_seed(0)
+    adapter = WanAnimateFaceBlockCrossAttention(dim, heads, hd, 1e-6, cross_attention_dim_head=hd).eval().to(dtype)
+    _chunk(adapter, chunk)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, frames * per, dim, generator=g).to(dtype)
+    motion = torch.randn(1, frames, 5, dim, generator=g).to(dtype)
+    measured, _ = peak_allocated_bytes(lambda: adapter(x, motion))
+    moments = ledger.wan_face_adapter_moments(dict(num_attention_heads=heads, attention_head_dim=hd, ffn_dim=4 * dim),
+                                              frames * per, x.element_size(), frames, chunked=chunk is not None,
+                                              chunk_tokens=chunk or 4096)
+    peak = max(moments, key=moments.get)
+    check(measured, ActivationEstimate("face adapter", moments[peak], moments, peak))
+
+
+def test_real_animate_14b_chunked_720p() -> None:
+    """77 frames + the reference: 21 latent frames. Stock ~13 A; chunked ~5 A (the chunked block)."""
+    cfg = real_config("Wan2.2-Animate-14B-Diffusers", "transformer")
+    tokens = 21 * 45 * 80
+    A = tokens * 5120 * 2
+    stock = ledger.wan_animate_activation(cfg, tokens, 512 + 257, 2, face_frames=77)
+    chunked = ledger.wan_animate_activation(cfg, tokens, 512 + 257, 2, face_frames=77, chunked=True)
+    assert 12.5 < stock.bytes / A < 14 and 4.9 < chunked.bytes / A < 5.5
+    assert chunked.bytes < 4 * 2**30
+    assert "attention" in chunked.formula.split("peak at")[-1]
 
 
 # ----------------------------------------------------------------------------------------- VAE
@@ -289,3 +395,13 @@ def test_clip_vision_ledger_matches_measured_peak(dtype, act, layers) -> None:
     pixels = torch.randn(1, 3, 224, 224, dtype=dtype)
     measured, _ = peak_allocated_bytes(lambda: model(pixel_values=pixels, output_hidden_states=True).hidden_states[-2])
     check(measured, ledger.clip_vision_activation(config.to_dict(), pixels.element_size()))
+
+
+def test_docs_memory_carries_the_ledger_text() -> None:
+    """docs/memory.md quotes the ledger's DOCS string; editing one without the other fails here."""
+    from pathlib import Path
+
+    from models.wan.ledger import DOCS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "memory.md").read_text()
+    assert DOCS.strip() in docs

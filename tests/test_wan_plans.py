@@ -30,3 +30,14 @@ def test_flf2v_480p_fits_6_gb_and_fp8_fits_16_gb_of_ram() -> None:
     assert small.fits and small.peak_vram_bytes <= 6 * GIB
     fp8 = plan_for("wan-flf2v-14b", 1280, 720, frames=81, vram_gb=8, ram_gb=16, fp8=("transformer",))
     assert fp8.fits and fp8.peak_ram_bytes <= 16 * GIB
+
+
+def test_vace_hints_parked_on_the_host_are_counted_in_host_ram() -> None:
+    """Chunked VACE blocks keep every layer's hint in host RAM: n_vace x tokens x inner dim x 2 B."""
+    chunked = plan_for("wan-vace-14b", 1280, 720, frames=81, vram_gb=8, ram_gb=32)
+    stock = plan_for("wan-vace-14b", 1280, 720, frames=81, vram_gb=8, ram_gb=32, options={"chunked": False},
+                     use_fallbacks=False)
+    assert chunked.options["chunked"] is True and "vace_hints_on_host" not in stock.host_terms
+    tokens = 21 * (720 // 16) * (1280 // 16)
+    assert chunked.host_terms["vace_hints_on_host"] == 8 * tokens * 5120 * 2  # 8 VACE layers in the 14B config
+    assert chunked.fits and chunked.peak_ram_bytes <= 32 * GIB

@@ -306,7 +306,7 @@ def job_shape(width: int, height: int, seconds: float | None = None, frames: int
                     options=dict(options or {}))
 
 
-def host_terms(shape: JobShape) -> dict[str, int]:
+def host_terms(shape: JobShape, sizes: Any = None) -> dict[str, int]:
     """History latents are fp32, the video is a preallocated uint8 buffer (pipeline.py), and a
     decoded section arrives on the host as fp32."""
     w, h = shape.width, shape.height

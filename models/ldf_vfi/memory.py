@@ -136,6 +136,6 @@ PROFILE = MemoryProfile(
     activations={"WanTransformer3DModel": _dit, "LDFVFITransformer3DModel": _dit, "WanCondVAE": _cond_vae},
     shape=job_shape,
     fps=FPS,
-    host_terms=lambda shape: {"video_uint8": shape.frames * shape.height * shape.width * 3},
+    host_terms=lambda shape, sizes: {"video_uint8": shape.frames * shape.height * shape.width * 3},
     preset_options=("vae_tile_px",),
 )

@@ -216,6 +216,8 @@ def run_face_adapter(attn: Any, x: torch.Tensor, motion: torch.Tensor,
     key = attn.norm_k(attn.to_k(kv).view(B, T, N, attn.heads, -1))
     value = attn.to_v(kv).view(B, T, N, attn.heads, -1)
     del kv
+    if x.shape[1] % T:
+        raise ValueError(f"face adapter: {x.shape[1]} tokens are not {T} whole latent frames")
     per = x.shape[1] // T
     step = _face_frames_per_chunk(per, chunk_tokens)
     out = None
@@ -224,8 +226,9 @@ def run_face_adapter(attn: Any, x: torch.Tensor, motion: torch.Tensor,
         c = slice(f0 * per, f1 * per)
         query = attn.norm_q(attn.to_q(attn.pre_norm_q(x[:, c])).unflatten(2, (attn.heads, -1)))
         query = query.unflatten(1, (f1 - f0, -1)).flatten(0, 1)
-        h = dispatch_attention_fn(query, key[:, f0:f1].flatten(0, 1), value[:, f0:f1].flatten(0, 1), attn_mask=None,
-                                  dropout_p=0.0, is_causal=False, backend=getattr(processor, "_attention_backend", None),
+        h = dispatch_attention_fn(query, key[:, f0:f1].flatten(0, 1), value[:, f0:f1].flatten(0, 1),
+                                  attn_mask=None, dropout_p=0.0, is_causal=False,
+                                  backend=getattr(processor, "_attention_backend", None),
                                   parallel_config=getattr(processor, "_parallel_config", None))
         h = h.flatten(2, 3).type_as(query).unflatten(0, (B, f1 - f0)).flatten(1, 2)
         del query

@@ -5,12 +5,15 @@ absent from a preset is simply skipped. What differs between them comes from the
 config (channels, heads, `image_dim`, the VAE's compression) and from two preset defaults the plan
 reads as options: `vae_spatial` (16 for Wan 2.2's VAE) and `expand_timesteps` (per-token
 timesteps). The memory option `chunked` (models/wan/blocks.py) is chosen by the plan when the
-stock blocks do not fit (`fallbacks`).
+stock blocks do not fit (`fallbacks`): DiT and VACE blocks run over token chunks, VACE hints are
+parked in host RAM (counted in `host_terms`), Animate's face adapters and head run per latent
+frame.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from core.dtypes import itemsize, parse_dtype
 from memory.activations import ActivationEstimate
 from memory.profile import JobShape, MemoryProfile, VaeTiling
 from memory.sizes import ComponentSize
@@ -83,6 +86,20 @@ def _clip(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s:
     return ActivationEstimate(f"{one.what} x 2 images", 2 * one.bytes, {"per_image": one.bytes}, one.formula)
 
 
+def host_terms(shape: JobShape, sizes: dict[str, ComponentSize]) -> dict[str, int]:
+    """The output video; with `chunked`, VACE's hints too: the chunked VACE blocks write every
+    layer's hint (tokens x inner dim) into host buffers (models/wan/blocks.py) until the main blocks
+    add them."""
+    terms = {"video_uint8": shape.frames * shape.height * shape.width * 3}
+    dit = sizes.get("transformer")
+    if dit is not None and dit.cls == "WanVACETransformer3DModel" and shape.options.get("chunked"):
+        c = dit.config
+        inner = int(c["num_attention_heads"]) * int(c["attention_head_dim"])
+        s = itemsize(parse_dtype(dit.dtype.split("+")[0]))
+        terms["vace_hints_on_host"] = len(c.get("vace_layers") or ()) * _tokens(dit, shape) * inner * s
+    return terms
+
+
 def job_shape(width: int, height: int, seconds: float | None = None, frames: int | None = None,
               window: int | None = None, options: dict[str, Any] | None = None) -> JobShape:
     options = dict(options or {})
@@ -95,7 +112,8 @@ def job_shape(width: int, height: int, seconds: float | None = None, frames: int
 
 PROFILE = MemoryProfile(
     name="wan",
-    phases=(("encode", ("text_encoder", "image_encoder", "vae")),
+    # One phase per encoder: the loop onloads them one at a time (placement.phase(name)).
+    phases=(("text", ("text_encoder",)), ("image", ("image_encoder",)), ("encode", ("vae",)),
             ("denoise", ("transformer",)),
             ("decode", ("vae",))),
     activations={"WanTransformer3DModel": _dit, "WanVACETransformer3DModel": _vace,
@@ -103,7 +121,7 @@ PROFILE = MemoryProfile(
                  "UMT5EncoderModel": _umt5, "CLIPVisionModel": _clip, "CLIPVisionModelWithProjection": _clip},
     shape=job_shape,
     fps=FPS,
-    host_terms=lambda shape: {"video_uint8": shape.frames * shape.height * shape.width * 3},
+    host_terms=host_terms,
     vae_tiling=VaeTiling("vae", VAE_TILES_PX,
                          lambda tile: {"tile_sample_min_height": tile, "tile_sample_min_width": tile,
                                        "tile_sample_stride_height": tile * 3 // 4,
