@@ -28,7 +28,7 @@ def test_umt5_streams_its_nested_blocks_within_the_planned_budget() -> None:
                      vram_gb=total * 0.6 / GIB, ram_gb=8, reserve_gb=0, gpu_memory_preservation_gb=0)
     cp = plan.components["text_encoder"]
     assert cp.placement == "streamed" and cp.blocks == 4
-    counter = DeviceByteCounter(plan.phases["encode"].weights_bytes)
+    counter = DeviceByteCounter(plan.phases["text"].weights_bytes)
     placement = apply_plan(plan, {"text_encoder": model}, "cpu", counter=counter)
     with placement.phase("text_encoder"):
         out = placement.get("text_encoder")(ids, mask).last_hidden_state
