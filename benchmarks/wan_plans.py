@@ -23,12 +23,14 @@ CASES = [  # preset, width, height, frames
 ]
 
 
-def row(preset: str, width: int, height: int, frames: int, vram: float, ram: float, fp8: bool = False) -> str:
-    plan = plan_for(preset, width, height, frames=frames, vram_gb=vram, ram_gb=ram,
+def row(preset: str, width: int, height: int, frames: int | None, vram: float, ram: float, fp8: bool = False,
+        seconds: float | None = None) -> str:
+    """One table row; give `frames` (clip models) or `seconds` (FramePack)."""
+    plan = plan_for(preset, width, height, seconds, frames=frames, vram_gb=vram, ram_gb=ram,
                     fp8=("transformer",) if fp8 else ())
     reread = sum(c.disk_read_per_pass for c in plan.components.values())
     chosen = ",".join(k for k, v in plan.options.items() if v is True and k != "expand_timesteps") or "-"
-    return (f"| {preset} | {width}x{height}x{frames} | {vram:g} / {ram:g}{' fp8' if fp8 else ''} | "
+    return (f"| {preset} | {width}x{height}x{plan.frames} | {vram:g} / {ram:g}{' fp8' if fp8 else ''} | "
             f"{plan.peak_vram_gb:.2f} | {plan.peak_ram_gb:.2f} | {'yes' if plan.fits else 'NO'} | {chosen} | "
             f"{gb(reread):.1f} |")
 

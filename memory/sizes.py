@@ -96,7 +96,14 @@ def is_weightless(cls_name: str) -> bool:
 
 
 def model_class(cls_name: str) -> type[nn.Module]:
-    """The model class of that name from diffusers, else from transformers."""
+    """The model class of that name from diffusers, else from transformers; "package.module:Class"
+    names a class of its own (a diffusers class customised by a family, e.g. with added modules)."""
+    if ":" in cls_name:
+        module, _, attr = cls_name.partition(":")
+        cls = getattr(importlib.import_module(module), attr, None)
+        if isinstance(cls, type) and issubclass(cls, nn.Module):
+            return cls
+        raise ValueError(f"{cls_name!r} is not an importable model class")
     for library in ("diffusers", "transformers"):
         cls = getattr(importlib.import_module(library), cls_name, None)
         if isinstance(cls, type) and issubclass(cls, nn.Module):
@@ -227,8 +234,9 @@ def _meta_size(cls_name: str, repo: str, subfolder: str, dtype: str, root: Path 
     file_bytes = None
     if "checkpoint_dtype" in extras:  # parameters only: that is what the checkpoint file holds
         file_bytes = size.params * itemsize(dtype_of(extras["checkpoint_dtype"]))
-    return ComponentSize(name="", cls=cls_name, dtype=size.dtype, params=size.params, bytes=size.bytes,
-                         block_lists=size.block_lists, file_bytes=file_bytes, source=size.source, config=config)
+    return ComponentSize(name="", cls=cls_name.rpartition(":")[2], dtype=size.dtype, params=size.params,
+                         bytes=size.bytes, block_lists=size.block_lists, file_bytes=file_bytes, source=size.source,
+                         config=config)
 
 
 def _counted_size(cls_name: str, repo: str, subfolder: str, dtype: str, root: Path | None) -> ComponentSize:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
-def _resolve(path: str) -> Any:
+def resolve_path(path: str) -> Any:
+    """"package.module:attr" -> the object (imported on first use)."""
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -20,17 +21,18 @@ class Family:
 
     @property
     def profile(self) -> Any:
-        return _resolve(self.profile_path)
+        return resolve_path(self.profile_path)
 
     @property
     def load_components(self) -> Callable[[dict, dict], dict[str, Any]]:
-        return _resolve(self.loader_path)
+        return resolve_path(self.loader_path)
 
 
 FAMILIES: dict[str, Family] = {
     "framepack": Family("framepack", "models.framepack.memory:PROFILE", "models.framepack.loading:load_components"),
     "ldf_vfi": Family("ldf_vfi", "models.ldf_vfi.memory:PROFILE", "models.ldf_vfi.loading:load_components"),
     "wan": Family("wan", "models.wan.profile:PROFILE", "models.wan.loading:load_components"),
+    "flashi2v": Family("flashi2v", "models.flashi2v.memory:PROFILE", "models.flashi2v.loading:load_components"),
 }
 
 

@@ -104,6 +104,8 @@ def _add_tasks(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(spec.name.replace("_", "-"), help=spec.cli_help or spec.title)
         # A request may take CLI-only adjustments (e.g. --out FOLDER/ -> PNG frames) in `from_cli`.
         add_cli_arguments(p, request_type, skip=tuple(getattr(request_type, "cli_skip", ())))
+        if hasattr(request_type, "add_cli_extras"):  # CLI-only shorthands, read back in `from_cli`
+            request_type.add_cli_extras(p)
         p.add_argument("--out", default=None, help=getattr(request_type, "cli_out_help",
                                                             "copy the result here (file or folder/)"))
         _common(p)

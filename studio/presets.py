@@ -152,7 +152,8 @@ def download_patterns(preset: Preset, only: list[str] | None = None) -> dict[str
         if only is not None and spec.name not in only:
             continue
         prefix = f"{spec.subfolder}/" if spec.subfolder else ""
-        pats = [prefix + "*"] if spec.subfolder else ["*.json", *spec.required]
+        # the hub's include patterns are fnmatch over the whole path: "*.pt" already spans folders
+        pats = [prefix + "*"] if spec.subfolder else ["*.json", *(p.removeprefix("**/") for p in spec.required)]
         patterns.setdefault(spec.repo, [])
         patterns[spec.repo] += [p for p in pats if p not in patterns[spec.repo]]
     return patterns
@@ -204,7 +205,9 @@ def _missing_patterns(folder: Path, patterns: tuple[str, ...]) -> tuple[str, ...
     if not folder.is_dir():
         return patterns or ("(folder)",)
     names = [p.name for p in folder.iterdir()]
-    missing = [pat for pat in patterns if not fnmatch.filter(names, pat)]
+    # "**/x" also looks in subfolders (a file whose place in the repo is not fixed)
+    missing = [pat for pat in patterns if not (fnmatch.filter(names, pat.removeprefix("**/"))
+                                               or (pat.startswith("**/") and any(folder.glob(pat))))]
     # A sharded checkpoint is only complete when every shard its index lists is there.
     for index in folder.glob("*.safetensors.index.json"):
         shards = set(json.loads(index.read_text()).get("weight_map", {}).values())

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from studio.fields import declared, flag
 from studio.tasks import all_tasks
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TAB_LABELS = ["Long video", "Interpolation", "Models", "Outputs"]
+TAB_LABELS = ["Long video", "First–last frame", "Interpolation", "Models", "Outputs"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -79,5 +79,39 @@ def test_page_renders_every_tab_and_tiny_banner(live_server, tmp_path: Path) -> 
             keep = os.environ.get("FRAME_STUDIO_SCREENSHOT")
             if keep:
                 shutil.copy(shot, keep)
+        finally:
+            browser.close()
+
+
+def test_first_last_tab_runs_a_tiny_job_and_shows_preview_and_result(live_server, tmp_path: Path) -> None:
+    """Upload two images, press Generate: the flow-morph preview and then the model's video appear
+    (tiny random weights: the video is noise; the morph is real)."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    url, _ = live_server
+    images = []
+    for seed in (1, 2):
+        path = tmp_path / f"frame{seed}.png"
+        Image.fromarray((np.random.default_rng(seed).random((72, 96, 3)) * 255).astype(np.uint8)).save(path)
+        images.append(str(path))
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = _open(pw, profile)
+        try:
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="First–last frame").click()
+            page.locator("#fl-first input[type=file]").set_input_files(images[0])
+            page.locator("#fl-last input[type=file]").set_input_files(images[1])
+            page.locator("#fl-first img").wait_for(timeout=20_000)
+            page.locator("#fl-last img").wait_for(timeout=20_000)
+            page.locator("#fl-generate").click()
+            page.locator("#fl-morph video").wait_for(timeout=60_000)
+            page.locator("#fl-result video").wait_for(timeout=180_000)
+            page.get_by_text("Done:").first.wait_for(timeout=30_000)
+            status = page.locator("#fl-status").inner_text()
+            assert "frames at 16 fps" in status and "noise" in status
+            assert page.locator("#fl-morph video").get_attribute("src")
         finally:
             browser.close()

@@ -9,8 +9,8 @@ from memory.budget import GIB
 from memory.executor import DeviceByteCounter, apply_plan, choose_pinned
 from memory.plan import make_plan
 from memory.profile import weightless_profile
-from studio.planning import plan_for
 from models.registry import get_family
+from studio.planning import plan_for
 
 FRAMEPACK = get_family("framepack").profile
 C, H, W, WINDOW = 4, 8, 8, 3

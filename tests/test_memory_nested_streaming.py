@@ -10,7 +10,6 @@ from memory.executor import DeviceByteCounter, apply_plan
 from memory.plan import make_plan
 from models.registry import get_family
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -44,9 +44,11 @@ def component_class(folder: Path) -> tuple[str, str]:
     raise ValueError(f"{folder}/config.json names no class (_class_name or architectures)")
 
 
-def load_model(folder: Path, dtype: str | torch.dtype | None) -> Any:
-    library, class_name = component_class(folder)
-    cls = getattr(importlib.import_module(library), class_name)
+def load_model(folder: Path, dtype: str | torch.dtype | None, cls: type | None = None) -> Any:
+    """The model saved in `folder` (its class from its config unless `cls`, a family's own subclass)."""
+    if cls is None:
+        library, class_name = component_class(folder)
+        cls = getattr(importlib.import_module(library), class_name)
     torch_dtype = parse_dtype(dtype)
     if torch_dtype is not None:
         keep = tuple(getattr(cls, "_keep_in_fp32_modules", None) or ())
@@ -71,10 +73,14 @@ def load_component(name: str, folder: Path, dtype: str | torch.dtype | None = No
 
         return AutoImageProcessor.from_pretrained(folder)
     model = load_model(folder, dtype)
-    if name == "transformer":
-        from models.wan.blocks import install_chunking
+    return prepare_transformer(model) if name == "transformer" else model
 
-        install_chunking(model)  # before any placement hook, so streaming hooks wrap it
+
+def prepare_transformer(model: Any) -> Any:
+    """Every Wan DiT gets the chunked-execution hook before any placement hook (streaming wraps it)."""
+    from models.wan.blocks import install_chunking
+
+    install_chunking(model)
     return model
 
 

@@ -99,33 +99,23 @@ def generate(placement: Any, params: WanParams, *, on_step: Callable[[StepInfo],
     t0 = time.perf_counter()
 
     # 2. encode phase
-    with placement.phase("text_encoder"), torch.no_grad():
-        tokenizer, text_encoder = placement.get("tokenizer"), placement.get("text_encoder")
-        positive = encode_prompt(params.prompt, tokenizer, text_encoder, device, params.max_tokens)
-        negative = (encode_prompt(params.negative_prompt, tokenizer, text_encoder, device, params.max_tokens)
-                    if params.guidance > 1.0 else None)
+    ctx = encode_text(placement, params)
     image_embeds = None
     if transformer.config.image_dim is not None and mode in ("i2v", "flf2v"):
         with placement.phase("image_encoder"):
             images = [params.image] + ([params.last_image] if mode == "flf2v" else [])
             image_embeds = encode_images(images, placement.get("image_processor"), placement.get("image_encoder"),
                                          device)
-    generator = torch.Generator().manual_seed(int(params.seed))
-    z_dim = int(vae.config.z_dim)
-    s_t, s_s = int(vae.config.scale_factor_temporal), int(vae.config.scale_factor_spatial)
-    shape = (1, z_dim, (params.frames - 1) // s_t + 1, params.height // s_s, params.width // s_s)
-    noise = torch.randn(shape, generator=generator, dtype=torch.float32)  # diffusers' first draw
+    noise = initial_noise(vae, params)
     mean, inv_std = latent_stats(vae)
     condition, first_frame_mask = None, None
     rgb_map = None
     if params.image is not None or params.preview:
         with placement.phase("vae"), torch.no_grad():
             if params.image is not None:
-                condition, first_frame_mask = _condition(vae, params, mode, shape, device, mean, inv_std)
-            if params.preview:
-                from models.wan.preview import fit_rgb_map
-
-                rgb_map = fit_rgb_map(vae, device)
+                condition, first_frame_mask = _condition(vae, params, mode, tuple(noise.shape), device, mean,
+                                                         inv_std)
+            rgb_map = preview_map(vae, device, params.preview)
     t1 = time.perf_counter()
 
     # 3. denoise phase
@@ -135,30 +125,71 @@ def generate(placement: Any, params: WanParams, *, on_step: Callable[[StepInfo],
                                                      int(scheduler.config.num_train_timesteps))
     dtype = transformer.dtype
     patch = tuple(transformer.config.patch_size)
-    ctx = {k: v for k, v in (("positive", positive), ("negative", negative)) if v is not None}
+    extra = {"encoder_hidden_states_image": None if image_embeds is None else image_embeds.to(dtype)}
 
-    def model_inputs(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def model_inputs(x: torch.Tensor, t: torch.Tensor) -> ModelInputs:
         if mode == "ti2v":
             m = first_frame_mask if first_frame_mask is not None else torch.ones_like(x[:, :1])
             model_in = (1 - m) * condition + m * x if condition is not None else x
             timestep = (m[0][0][:, ::patch[1], ::patch[2]] * t).flatten().unsqueeze(0)
-            return model_in.to(dtype), timestep
+            return model_in.to(dtype), timestep, extra
         model_in = torch.cat([x, condition], dim=1) if condition is not None else x
-        return model_in.to(dtype), t.expand(x.shape[0])
+        return model_in.to(dtype), t.expand(x.shape[0]), extra
 
-    def branch(name: str) -> sampling.Velocity:
-        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            model_in, timestep = model_inputs(x, schedule.timestep(sigma).to(x.device))
-            with transformer.cache_context("cond" if name == "positive" else "uncond"):
-                return transformer(hidden_states=model_in, timestep=timestep,
-                                   encoder_hidden_states=ctx[name].to(dtype),
-                                   encoder_hidden_states_image=None if image_embeds is None else image_embeds.to(dtype),
-                                   return_dict=False)[0]
-        return velocity
+    callback = step_callback(on_step, should_stop, rgb_map, mean, inv_std)
+    latents = denoise(placement, params, ctx, model_inputs, schedule, noise, callback,
+                      solver=scheduler.config if params.sampler == "unipc" else None)
+    if mode == "ti2v" and condition is not None:
+        latents = (1 - first_frame_mask) * condition + first_frame_mask * latents
+    t2 = time.perf_counter()
 
-    denoiser = sampling.to_denoiser(sampling.cfg_velocity(branch("positive"),
-                                                          branch("negative") if negative is not None else None,
-                                                          scale=params.guidance if negative is not None else 1.0))
+    # 4. decode phase
+    with placement.phase("vae"), torch.no_grad():
+        frames = decode_frames(vae, latents, mean, inv_std, tiled=params.vae_tiling)
+    return WanOutput(frames=frames, latents=latents.float().cpu(), mode=mode,
+                     timings={"encode": t1 - t0, "denoise": t2 - t1, "decode": time.perf_counter() - t2})
+
+
+# ------------------------------------------------------------------------------------------ the shared steps
+# Every Wan-based loop (this one, models/flashi2v) is made of these: text, noise, denoise, decode.
+
+# (x, timestep) -> (transformer input, timestep tensor, extra transformer keyword arguments)
+ModelInputs = tuple[torch.Tensor, torch.Tensor, dict[str, Any]]
+
+
+def encode_text(placement: Any, params: Any) -> dict[str, torch.Tensor]:
+    """UMT5 embeddings: {"positive"} and, when guidance > 1, {"negative"}."""
+    device = placement.device
+    with placement.phase("text_encoder"), torch.no_grad():
+        tokenizer, text_encoder = placement.get("tokenizer"), placement.get("text_encoder")
+        ctx = {"positive": encode_prompt(params.prompt, tokenizer, text_encoder, device, params.max_tokens)}
+        if params.guidance > 1.0:
+            ctx["negative"] = encode_prompt(params.negative_prompt, tokenizer, text_encoder, device,
+                                            params.max_tokens)
+    return ctx
+
+
+def initial_noise(vae: Any, params: Any) -> torch.Tensor:
+    """The latent-shaped noise of one CPU generator seeded by `seed` (diffusers' first draw)."""
+    generator = torch.Generator().manual_seed(int(params.seed))
+    s_t, s_s = int(vae.config.scale_factor_temporal), int(vae.config.scale_factor_spatial)
+    shape = (1, int(vae.config.z_dim), (params.frames - 1) // s_t + 1, params.height // s_s, params.width // s_s)
+    return torch.randn(shape, generator=generator, dtype=torch.float32)
+
+
+def preview_map(vae: Any, device: Any, enabled: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The latent -> RGB map for previews (fitted while the VAE is on the device), or None."""
+    if not enabled:
+        return None
+    from models.wan.preview import fit_rgb_map
+
+    return fit_rgb_map(vae, device)
+
+
+def step_callback(on_step: Callable[[StepInfo], None] | None, should_stop: ShouldStop,
+                  rgb_map: tuple[torch.Tensor, torch.Tensor] | None, mean: torch.Tensor,
+                  inv_std: torch.Tensor) -> Callable[[sampling.Step], None]:
+    """After every step: stop (JobStopped with the steps done) or report, with a preview."""
 
     def callback(step: sampling.Step) -> None:
         if should_stop():
@@ -171,23 +202,35 @@ def generate(placement: Any, params: WanParams, *, on_step: Callable[[StepInfo],
                 preview = latent_preview(step.denoised, *rgb_map, mean.flatten().cpu(), (1 / inv_std).flatten().cpu())
             on_step(StepInfo(step.i + 1, step.total, preview))
 
-    with placement.phase("transformer"), _chunking(transformer, params.chunk_tokens), torch.no_grad():
-        if params.sampler == "euler":
-            latents = sampling.sample_euler(denoiser, noise.to(device), schedule.sigmas, callback)
-        else:
-            cfg = scheduler.config
-            latents = sampling.sample_unipc(denoiser, noise.to(device), schedule.sigmas, callback,
-                                            max_order=int(cfg.solver_order), variant=cfg.solver_type, alpha="flow",
-                                            lower_order_final=bool(cfg.lower_order_final))
-    if mode == "ti2v" and condition is not None:
-        latents = (1 - first_frame_mask) * condition + first_frame_mask * latents
-    t2 = time.perf_counter()
+    return callback
 
-    # 4. decode phase
-    with placement.phase("vae"), torch.no_grad():
-        frames = decode_frames(vae, latents, mean, inv_std, tiled=params.vae_tiling)
-    return WanOutput(frames=frames, latents=latents.float().cpu(), mode=mode,
-                     timings={"encode": t1 - t0, "denoise": t2 - t1, "decode": time.perf_counter() - t2})
+
+def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
+            model_inputs: Callable[[torch.Tensor, torch.Tensor], ModelInputs], schedule: sampling.FlowSchedule,
+            noise: torch.Tensor, callback: Callable[[sampling.Step], None], solver: Any = None) -> torch.Tensor:
+    """The transformer phase: CFG (uncond + g (cond - uncond), text only) over `model_inputs`, then
+    flow UniPC with `solver` (a UniPC scheduler config: order, bh1/bh2, lower_order_final) or Euler."""
+    transformer = placement.get("transformer")
+    dtype = transformer.dtype
+
+    def branch(name: str) -> sampling.Velocity:
+        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            model_in, timestep, extra = model_inputs(x, schedule.timestep(sigma).to(x.device))
+            with transformer.cache_context("cond" if name == "positive" else "uncond"):
+                return transformer(hidden_states=model_in, timestep=timestep,
+                                   encoder_hidden_states=ctx[name].to(dtype), return_dict=False, **extra)[0]
+        return velocity
+
+    negative = branch("negative") if "negative" in ctx else None
+    denoiser = sampling.to_denoiser(sampling.cfg_velocity(branch("positive"), negative,
+                                                          scale=params.guidance if negative is not None else 1.0))
+    x = noise.to(placement.device)
+    with placement.phase("transformer"), _chunking(transformer, params.chunk_tokens), torch.no_grad():
+        if solver is None:
+            return sampling.sample_euler(denoiser, x, schedule.sigmas, callback)
+        return sampling.sample_unipc(denoiser, x, schedule.sigmas, callback, max_order=int(solver.solver_order),
+                                     variant=solver.solver_type, alpha="flow",
+                                     lower_order_final=bool(solver.lower_order_final))
 
 
 @contextlib.contextmanager
@@ -212,7 +255,7 @@ def latent_stats(vae: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def to_pixels(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float32 in [-1, 1] (diffusers' VaeImageProcessor normalisation)."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(torch.float32) / 255.0
+    x = torch.from_numpy(np.array(image, dtype=np.float32)) / 255.0  # a copy: inputs may be read-only
     return (2.0 * x - 1.0).permute(2, 0, 1).unsqueeze(0)
 
 
@@ -276,17 +319,7 @@ def decode_frames(vae: Any, latents: torch.Tensor, mean: torch.Tensor, inv_std: 
 
 
 def _validate(p: WanParams, transformer: Any, vae: Any, mode: str) -> None:
-    s_s, s_t = int(vae.config.scale_factor_spatial), int(vae.config.scale_factor_temporal)
-    multiple = s_s * int(transformer.config.patch_size[1])
-    if p.width % multiple or p.height % multiple or p.width < multiple or p.height < multiple:
-        raise InputError("resolution", f"{p.width}x{p.height} is not a multiple of {multiple}",
-                         f"use sides divisible by {multiple} (e.g. 832x480 or 1280x720)")
-    if p.frames < 1 or (p.frames - 1) % s_t:
-        raise InputError("frames", f"{p.frames} frames", f"use {s_t}k + 1 frames (e.g. 81)")
-    if p.steps < 1:
-        raise InputError("steps", f"{p.steps} < 1", "use at least 1 step (50 is Wan's default)")
-    if p.shift is not None and not p.shift > 0:
-        raise InputError("shift", f"{p.shift} is not positive", "leave it empty (the model's) or use e.g. 5")
+    validate_common(p, transformer, vae)
     in_ch, z = int(transformer.config.in_channels), int(vae.config.z_dim)
     if mode in ("i2v", "flf2v") and in_ch == z:
         raise InputError("image", "this model generates from text only (no image channels)",
@@ -299,6 +332,21 @@ def _validate(p: WanParams, transformer: Any, vae: Any, mode: str) -> None:
     if mode == "ti2v" and p.last_image is not None:
         raise InputError("last_image", "Wan 2.2 TI2V has no last-frame conditioning",
                          "use Wan2.1-FLF2V or FramePack's end-frame mode for a last frame")
+
+
+def validate_common(p: Any, transformer: Any, vae: Any) -> None:
+    """What every Wan-based loop checks: sides, frame count, steps, shift, the image arrays."""
+    s_s, s_t = int(vae.config.scale_factor_spatial), int(vae.config.scale_factor_temporal)
+    multiple = s_s * int(transformer.config.patch_size[1])
+    if p.width % multiple or p.height % multiple or p.width < multiple or p.height < multiple:
+        raise InputError("resolution", f"{p.width}x{p.height} is not a multiple of {multiple}",
+                         f"use sides divisible by {multiple} (e.g. 832x480 or 1280x720)")
+    if p.frames < 1 or (p.frames - 1) % s_t:
+        raise InputError("frames", f"{p.frames} frames", f"use {s_t}k + 1 frames (e.g. 81)")
+    if p.steps < 1:
+        raise InputError("steps", f"{p.steps} < 1", "use at least 1 step (50 is Wan's default)")
+    if p.shift is not None and not p.shift > 0:
+        raise InputError("shift", f"{p.shift} is not positive", "leave it empty (the model's) or use e.g. 5")
     for name, image in (("image", p.image), ("last_image", p.last_image)):
         if image is not None and (image.dtype != np.uint8 or image.shape != (p.height, p.width, 3)):
             raise InputError(name, f"is {image.shape[1]}x{image.shape[0]}, expected {p.width}x{p.height} uint8 RGB",

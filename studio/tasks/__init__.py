@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from studio.tasks.base import JobContext, TaskSpec
+from studio.tasks.first_last import FirstLastRequest, run_first_last
 from studio.tasks.interpolate import InterpolateRequest, run_interpolate
 from studio.tasks.long_video import run_long_video
 from studio.tasks.long_video_request import LongVideoRequest
@@ -11,6 +12,8 @@ def all_tasks() -> dict[str, TaskSpec]:
     tasks = [
         TaskSpec("long_video", "Long video", LongVideoRequest, run_long_video, "studio.ui.tabs.long_video",
                  "FramePack long video (same as /long_video)"),
+        TaskSpec("first_last", "First–last frame", FirstLastRequest, run_first_last, "studio.ui.tabs.first_last",
+                 "first and last frame (or two clips to bridge) -> video (same as /first_last)"),
         TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate, "studio.ui.tabs.interpolation",
                  "2x–16x frame interpolation (same as /interpolate)"),
     ]

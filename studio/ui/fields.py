@@ -55,8 +55,13 @@ class FieldRadio(gr.Radio):
 
 class FieldNumber(gr.Number):
     is_template = True
+    # An optional number (None = the model's value): the browser shows and sends an empty box as 0,
+    # which such fields never accept as a value (their declared minimum is above 0): 0 means "empty".
+    empty_is_default = False
 
     def preprocess(self, payload: Any) -> Any:
+        if self.empty_is_default and payload in (None, "", 0):
+            return None
         return _named(self, payload, super().preprocess)
 
 
@@ -156,18 +161,26 @@ def make_control(spec: Any, value: Any, **overrides: Any) -> gr.components.Compo
 
     if "choices" in overrides:  # a layout may offer a short list of sensible values instead of a range
         return FieldDropdown(**{**common, "value": value, **overrides})
-    if kind in ("int", "float") and spec.min is not None and spec.max is not None and spec.max - spec.min <= 1e6:
+    # An optional number left empty means "the model's value": a slider cannot be empty, a number box can.
+    # (Only where 0 is not a value of its own: then the box's 0 can stand for "empty".)
+    empty = value is None and getattr(spec, "optional", False) and spec.min is not None and spec.min > 0
+    if kind in ("int", "float") and spec.min is not None and spec.max is not None and spec.max - spec.min <= 1e6 \
+            and not empty:
         step = spec.step or (1 if kind == "int" else 0.01)
         kwargs = {**common, "minimum": spec.min, "maximum": spec.max, "step": step,
                   "value": value if value is not None else spec.min}
         return FieldSlider(**{**kwargs, **overrides})
     if kind in ("int", "float"):
         kwargs = {**common, "value": value, "precision": 0 if kind == "int" else None}
-        if spec.min is not None:
+        if empty:  # the browser shows an empty number box as 0: say what 0 means (the request checks the range)
+            kwargs.update(label=f"{spec.label} (0 = the model's)", minimum=0)
+        elif spec.min is not None:
             kwargs["minimum"] = spec.min
         if spec.max is not None:
             kwargs["maximum"] = spec.max
-        return FieldNumber(**{**kwargs, **overrides})
+        number = FieldNumber(**{**kwargs, **overrides})
+        number.empty_is_default = empty
+        return number
     if kind == "bool":
         return FieldCheckbox(**{**common, "value": bool(value), **overrides})
     if kind == "choice":

@@ -14,6 +14,7 @@ from studio.tasks.long_video_request import LongVideoRequest
 from studio.ui.compat import FramePackVideo
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events
+from studio.ui.progress import Clock, bar_html, plan_markdown
 from studio.ui.registry import TabHandle
 
 BUCKETS = [320, 384, 448, 512, 544, 576, 640, 704, 768]
@@ -26,23 +27,9 @@ PROCESS_PARAMS = ["input_image", "prompt", "n_prompt", "seed", "total_second_len
                   "end_frame", "use_random_seed", "save_section_frames"]
 
 
-def _bar(step: int, total: int) -> str:
-    pct = 0 if total <= 0 else int(100 * step / total)
-    return (f'<div style="width:100%;background:#eee;border-radius:4px"><div style="width:{pct}%;'
-            f'background:#f97316;height:10px;border-radius:4px"></div></div>')
-
-
 def _plan_text(env: StudioEnv, mode: str, bucket: float, seconds: float, preservation: float) -> str:
-    from memory.plan import format_plan
-    from studio.planning import plan_for
-
-    try:
-        preset = "framepack" if mode == "framepack" else "framepack-f1"
-        plan = plan_for(preset, int(bucket), int(bucket), float(seconds), env.vram_gb, None, float(preservation),
-                        presets=env.presets)
-        return "```\n" + format_plan(plan) + "\n```"
-    except Exception as err:  # the plan is advisory here; the job computes and stores it again
-        return f"_Memory plan unavailable: {err}_"
+    preset = "framepack" if mode == "framepack" else "framepack-f1"
+    return plan_markdown(env, preset, int(bucket), int(bucket), seconds=float(seconds), preservation=preservation)
 
 
 def build(env: StudioEnv, control: JobControl) -> TabHandle:
@@ -94,11 +81,10 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
 
         def stream(values: dict[str, Any]) -> Iterator[tuple[Any, Any, str, str]]:
             """(video path, preview, description, bar) updates for one job."""
-            total = 1
+            clock = Clock()
             for event in job_events(spec, lambda: LongVideoRequest(**values), env, control):
                 if isinstance(event, Progress):
-                    total = max(event.total, 1)
-                    yield gr.skip(), gr.skip(), event.desc, _bar(event.step, total)
+                    yield gr.skip(), gr.skip(), clock.text(event), bar_html(event.step, event.total)
                 elif isinstance(event, Preview):
                     yield gr.skip(), event.image, event.caption, gr.skip()
                 elif isinstance(event, PartialVideo):
@@ -107,7 +93,7 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     note = " (tiny random weights: noise)" if env.tiny else ""
                     yield (str(event.video), gr.skip(),
                            f"Done: {event.metadata.get('frames')} frames, {event.metadata.get('seconds', 0):.2f} s"
-                           f"{note} · job `{Path(event.video).parent.name}`", _bar(1, 1))
+                           f"{note} · job `{Path(event.video).parent.name}`", bar_html(1, 1))
 
         def process(**values: Any):
             """FramePack's /process: its parameter names and order, mapped onto the long-video request."""
