@@ -101,7 +101,7 @@ def _add_tasks(sub: argparse._SubParsersAction) -> None:
 
     for spec in all_tasks().values():
         request_type = spec.request_type
-        p = sub.add_parser(spec.name.replace("_", "-"), help=spec.cli_help or spec.title)
+        p = sub.add_parser(spec.name.replace("_", "-"), help=spec.cli_help or spec.title, aliases=list(spec.cli_aliases))
         # A request may take CLI-only adjustments (e.g. --out FOLDER/ -> PNG frames) in `from_cli`.
         add_cli_arguments(p, request_type, skip=tuple(getattr(request_type, "cli_skip", ())))
         if hasattr(request_type, "add_cli_extras"):  # CLI-only shorthands, read back in `from_cli`

@@ -207,15 +207,20 @@ def step_callback(on_step: Callable[[StepInfo], None] | None, should_stop: Shoul
 
 def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
             model_inputs: Callable[[torch.Tensor, torch.Tensor], ModelInputs], schedule: sampling.FlowSchedule,
-            noise: torch.Tensor, callback: Callable[[sampling.Step], None], solver: Any = None) -> torch.Tensor:
+            noise: torch.Tensor, callback: Callable[[sampling.Step], None], solver: Any = None,
+            branch_extra: dict[str, dict[str, Any]] | None = None) -> torch.Tensor:
     """The transformer phase: CFG (uncond + g (cond - uncond), text only) over `model_inputs`, then
-    flow UniPC with `solver` (a UniPC scheduler config: order, bh1/bh2, lower_order_final) or Euler."""
+    flow UniPC with `solver` (a UniPC scheduler config: order, bh1/bh2, lower_order_final) or Euler.
+    `branch_extra[name]` overrides transformer keyword arguments of one branch ("positive" /
+    "negative"), e.g. Animate's blanked face video in the unconditional pass."""
     transformer = placement.get("transformer")
     dtype = transformer.dtype
 
     def branch(name: str) -> sampling.Velocity:
         def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             model_in, timestep, extra = model_inputs(x, schedule.timestep(sigma).to(x.device))
+            if branch_extra and name in branch_extra:
+                extra = {**extra, **branch_extra[name]}
             with transformer.cache_context("cond" if name == "positive" else "uncond"):
                 return transformer(hidden_states=model_in, timestep=timestep,
                                    encoder_hidden_states=ctx[name].to(dtype), return_dict=False, **extra)[0]
@@ -300,6 +305,42 @@ def _condition(vae: Any, p: WanParams, mode: str, shape: tuple[int, ...], device
     first = torch.repeat_interleave(mask[:, :, 0:1], dim=2, repeats=s_t)
     mask = torch.cat([first, mask[:, :, 1:]], dim=2).view(1, -1, s_t, h_lat, w_lat).transpose(1, 2)
     return torch.cat([mask.to(latent.device), latent], dim=1), None
+
+
+@torch.no_grad()
+def encode_video(vae: Any, pixels: torch.Tensor, mean: torch.Tensor, inv_std: torch.Tensor,
+                 tiled: bool = False) -> torch.Tensor:
+    """(1, 3, T, H, W) pixels in [-1, 1] -> Wan-normalised posterior-mode latents, float32, on the VAE's device."""
+    vae_dtype = next(vae.parameters()).dtype
+    device = next(vae.parameters()).device
+    previous = getattr(vae, "use_tiling", False)
+    vae.use_tiling = tiled
+    try:
+        latent = vae.encode(pixels.to(device, vae_dtype)).latent_dist.mode().float()  # "argmax" in diffusers
+    finally:
+        vae.use_tiling = previous
+    return (latent - mean.to(latent.device)) * inv_std.to(latent.device)
+
+
+@torch.no_grad()
+def decode_video(vae: Any, latents: torch.Tensor, mean: torch.Tensor, inv_std: torch.Tensor,
+                 tiled: bool = False) -> torch.Tensor:
+    """Normalised latents -> (1, 3, T, H, W) pixels in the VAE's dtype, unclamped (loops that feed
+    decoded frames back in, as Animate's segments do, need them before the uint8 rounding)."""
+    vae_dtype = next(vae.parameters()).dtype
+    z = latents.to(mean.device) / inv_std + mean
+    previous = getattr(vae, "use_tiling", False)
+    vae.use_tiling = tiled
+    try:
+        return vae.decode(z.to(latents.device, vae_dtype), return_dict=False)[0]
+    finally:
+        vae.use_tiling = previous
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) pixels in [-1, 1] -> T x H x W x 3 uint8 (converted where the video is)."""
+    video = ((video[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+    return video.permute(1, 2, 3, 0).cpu().numpy()
 
 
 @torch.no_grad()

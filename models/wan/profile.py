@@ -51,16 +51,21 @@ def _dit(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: 
                                         image_tokens=image)
 
 
+def _with_reference_frame(size: ComponentSize, shape: JobShape) -> int:
+    """Tokens of the latents plus one latent frame: VACE and Animate prepend the reference image's
+    latent on the time axis (diffusers' WanVACEPipeline / WanAnimatePipeline.prepare_latents)."""
+    tokens = _tokens(size, shape)
+    return tokens + tokens // ((shape.frames - 1) // 4 + 1)
+
+
 def _vace(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: int) -> ActivationEstimate:
-    return _ledger().wan_vace_activation(size.config, _tokens(size, shape), TEXT_TOKENS, s,
+    return _ledger().wan_vace_activation(size.config, _with_reference_frame(size, shape), TEXT_TOKENS, s,
                                          chunked=bool(shape.options.get("chunked")), chunk_tokens=CHUNK_TOKENS)
 
 
 def _animate(size: ComponentSize, shape: JobShape, phase: str, tile: int | None, s: int) -> ActivationEstimate:
-    """The latents hold one more latent frame than the video's: the reference image (diffusers'
-    WanAnimatePipeline.prepare_latents: num_latent_frames + 1)."""
-    tokens = _tokens(size, shape)
-    tokens += tokens // ((shape.frames - 1) // 4 + 1)
+    """Planned per segment (`frames` = the segment's 77): segments run one after another."""
+    tokens = _with_reference_frame(size, shape)
     return _ledger().wan_animate_activation(size.config, tokens, TEXT_TOKENS + CLIP_TOKENS, s,
                                             face_frames=shape.frames, chunked=bool(shape.options.get("chunked")),
                                             chunk_tokens=CHUNK_TOKENS)
@@ -96,7 +101,7 @@ def host_terms(shape: JobShape, sizes: dict[str, ComponentSize]) -> dict[str, in
         c = dit.config
         inner = int(c["num_attention_heads"]) * int(c["attention_head_dim"])
         s = itemsize(parse_dtype(dit.dtype.split("+")[0]))
-        terms["vace_hints_on_host"] = len(c.get("vace_layers") or ()) * _tokens(dit, shape) * inner * s
+        terms["vace_hints_on_host"] = len(c.get("vace_layers") or ()) * _with_reference_frame(dit, shape) * inner * s
     return terms
 
 

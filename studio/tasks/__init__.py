@@ -6,6 +6,12 @@ from studio.tasks.first_last import FirstLastRequest, run_first_last
 from studio.tasks.interpolate import InterpolateRequest, run_interpolate
 from studio.tasks.long_video import run_long_video
 from studio.tasks.long_video_request import LongVideoRequest
+from studio.tasks.pose import (
+    ExtractPoseRequest,
+    PoseRequest,
+    run_extract_pose,
+    run_pose,
+)
 
 
 def all_tasks() -> dict[str, TaskSpec]:
@@ -14,6 +20,11 @@ def all_tasks() -> dict[str, TaskSpec]:
                  "FramePack long video (same as /long_video)"),
         TaskSpec("first_last", "First–last frame", FirstLastRequest, run_first_last, "studio.ui.tabs.first_last",
                  "first and last frame (or two clips to bridge) -> video (same as /first_last)"),
+        TaskSpec("pose_animate", "Pose animation", PoseRequest, run_pose, "studio.ui.tabs.pose",
+                 "reference image + driving video / skeleton / OpenPose JSON -> animation (same as /pose_animate)",
+                 cli_aliases=("pose",)),
+        TaskSpec("extract_pose", "Pose extraction", ExtractPoseRequest, run_extract_pose, "",
+                 "video -> skeleton video + OpenPose JSON, offline on the CPU (same as /extract_pose)"),
         TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate, "studio.ui.tabs.interpolation",
                  "2x–16x frame interpolation (same as /interpolate)"),
     ]

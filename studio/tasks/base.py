@@ -52,5 +52,7 @@ class TaskSpec:
     title: str
     request_type: type
     run: TaskFunction
-    layout: str          # module of the tab layout (its `build(env, control) -> TabHandle`)
+    layout: str          # module of the tab layout (its `build(env, control) -> TabHandle`); "": served
+                         # by another task's tab (extract_pose lives in the pose tab)
     cli_help: str = ""
+    cli_aliases: tuple[str, ...] = ()  # shorter subcommand names (`python -m studio pose`)

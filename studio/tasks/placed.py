@@ -25,10 +25,12 @@ class Placed:
     attention_backend: str
 
 
-def load_family(ctx: JobContext, preset_id: str, loader: Loader,
-                fp8: tuple[str, ...] = ()) -> tuple[dict[str, Any], Preset, Any]:
+def load_family(ctx: JobContext, preset_id: str, loader: Loader, fp8: tuple[str, ...] = (),
+                extra_key: tuple[str, ...] = ()) -> tuple[dict[str, Any], Preset, Any]:
     """Components on the host for the job's preset (its tiny twin under --tiny); the components
-    named in `fp8` store their weights in float8 (diffusers layerwise casting) and compute as usual."""
+    named in `fp8` store their weights in float8 (diffusers layerwise casting) and compute as usual.
+    `extra_key` names what else the loader puts into the weights (a user's checkpoint or LoRA with
+    its strength), so the cached family is only reused for the same weights."""
     import torch
 
     env = ctx.env
@@ -49,7 +51,7 @@ def load_family(ctx: JobContext, preset_id: str, loader: Loader,
         return loaded
 
     # fp8 is part of the key: a cast family is never handed to a job that asked for full precision.
-    components = env.models.get(cache_key(preset.id, paths, dtypes) + (("fp8", *fp8),), load)
+    components = env.models.get(cache_key(preset.id, paths, dtypes) + (("fp8", *fp8),) + extra_key, load)
     ctx.record.update(preset=preset.id, device=str(device), fp8_storage=list(fp8),
                       weights={name: str(path) for name, path in paths.items()})
     return components, preset, device
@@ -58,11 +60,11 @@ def load_family(ctx: JobContext, preset_id: str, loader: Loader,
 @contextlib.contextmanager
 def placed(ctx: JobContext, preset_id: str, loader: Loader, *, width: int, height: int, seconds: float | None = None,
            frames: int | None = None, preservation_gb: float = 6.0, window: int | None = None,
-           fp8: tuple[str, ...] = ()) -> Iterator[Placed]:
+           fp8: tuple[str, ...] = (), extra_key: tuple[str, ...] = ()) -> Iterator[Placed]:
     from memory import apply_plan, choose_attention_backend, format_plan, oom_guard
     from studio.planning import plan_for
 
-    components, preset, device = load_family(ctx, preset_id, loader, fp8)
+    components, preset, device = load_family(ctx, preset_id, loader, fp8, extra_key)
     plan = plan_for(preset, width, height, seconds, ctx.env.vram_gb, None, preservation_gb, frames=frames,
                     window=window, modules=components if preset.is_tiny else None, fp8=fp8,
                     presets=ctx.env.presets)

@@ -24,7 +24,7 @@ def build_app(env: StudioEnv) -> gr.Blocks:
             gr.Markdown(TINY_BANNER, elem_id="tiny-banner")
         with gr.Tabs() as tabs:
             handles: list[TabHandle] = [importlib.import_module(spec.layout).build(env, control)
-                                        for spec in all_tasks().values()]
+                                        for spec in all_tasks().values() if spec.layout]
             handles.append(models.build(env))
             handles.append(outputs.build(env, handles, tabs))
     app.queue(default_concurrency_limit=1, max_size=env.queue_size)

@@ -121,6 +121,13 @@ class Controls:
         self.made[name] = component
         return component
 
+    def share(self, name: str, component: gr.components.Component) -> None:
+        """Use a control another request's Controls already placed (one upload box serving two
+        endpoints, e.g. the driving video of /pose_animate and /extract_pose)."""
+        if name in self.made:
+            raise ValueError(f"control {name!r} is placed twice")
+        self.made[name] = component
+
     def missing(self) -> list[str]:
         return [n for n, s in self.specs.items() if s.api and n not in self.made]
 
