@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TAB_LABELS = ["Long video", "First–last frame", "Interpolation", "Models", "Outputs"]
+TAB_LABELS = ["Long video", "First–last frame", "Pose animation", "Interpolation", "Models", "Outputs"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -113,5 +113,42 @@ def test_first_last_tab_runs_a_tiny_job_and_shows_preview_and_result(live_server
             status = page.locator("#fl-status").inner_text()
             assert "frames at 16 fps" in status and "noise" in status
             assert page.locator("#fl-morph video").get_attribute("src")
+        finally:
+            browser.close()
+
+
+def test_pose_tab_extracts_a_skeleton_and_runs_a_tiny_job(live_server, tmp_path: Path) -> None:
+    """Upload a reference and a driving video: "Extract pose only" shows the skeleton; Animate shows
+    the skeleton, the puppet preview and the model's video (tiny random weights: noise)."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+    from skimage import data
+
+    from studio.video_io import write_mp4
+
+    url, _ = live_server
+    ref = data.astronaut()[::2, ::2].copy()
+    Image.fromarray(ref).save(tmp_path / "ref.png")
+    write_mp4([np.roll(ref, 3 * i, axis=1) for i in range(9)], tmp_path / "drive.mp4", 16)
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = _open(pw, profile)
+        try:
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="Pose animation").click()
+            page.locator("#pose-reference input[type=file]").set_input_files(str(tmp_path / "ref.png"))
+            page.locator("#pose-driving input[type=file]").set_input_files(str(tmp_path / "drive.mp4"))
+            page.locator("#pose-reference img").wait_for(timeout=20_000)
+            page.locator("#pose-driving video").wait_for(timeout=20_000)
+            page.locator("#pose-extract").click()
+            page.get_by_text("Poses: 9 of 9 frames").first.wait_for(timeout=120_000)
+            assert page.locator("#pose-skeleton video").get_attribute("src")
+            page.locator("#pose-generate").click()
+            page.locator("#pose-puppet video").wait_for(timeout=120_000)
+            page.locator("#pose-result video").wait_for(timeout=240_000)
+            page.get_by_text("Done:").first.wait_for(timeout=30_000)
+            status = page.locator("#pose-status").inner_text()
+            assert "frames at 16 fps" in status and "noise" in status
         finally:
             browser.close()

@@ -9,7 +9,11 @@ import pytest
 from core.errors import InputError
 from models.pose.keypoints import BODY, Person, PoseFrame, PoseSequence
 from models.pose.openpose_json import (
-    dumps_openpose, frame_from_openpose, frame_to_openpose, loads_openpose, sequence_from_openpose,
+    dumps_openpose,
+    frame_from_openpose,
+    frame_to_openpose,
+    loads_openpose,
+    sequence_from_openpose,
     sequence_to_openpose,
 )
 

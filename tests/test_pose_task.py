@@ -18,7 +18,13 @@ from studio.events import PartialVideo, Progress, Result
 from studio.runner import drain, rerun_request, run_job
 from studio.tasks import all_tasks
 from studio.tasks.pose import ExtractPoseRequest, PoseRequest
-from studio.video_io import count_frames, is_playable_mp4, iter_frames, probe_video, write_mp4
+from studio.video_io import (
+    count_frames,
+    is_playable_mp4,
+    iter_frames,
+    probe_video,
+    write_mp4,
+)
 from tests.conftest import ROOT
 
 SPEC = all_tasks()["pose_animate"]

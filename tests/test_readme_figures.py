@@ -31,3 +31,12 @@ def test_wan_plan_rows_are_in_readme() -> None:
     for preset, width, height, frames in wan_plans.CASES[:3]:  # the 14B presets (the costly plans are cached)
         line = wan_plans.row(preset, width, height, frames, 8, 32)
         assert line in readme, f"README is stale; rerun python benchmarks/wan_plans.py:\n{line}"
+
+
+def test_pose_plan_rows_are_in_readme() -> None:
+    import pose_plans
+
+    readme = _readme()
+    for method, preset, w, h, frames, vram, ram, fp8, seconds in pose_plans.CASES:
+        line = f"| {method} " + pose_plans.row(preset, w, h, frames, vram, ram, fp8, seconds)
+        assert line in readme, f"README is stale; rerun python benchmarks/pose_plans.py:\n{line}"

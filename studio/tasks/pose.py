@@ -357,7 +357,7 @@ def run_pose(req: PoseRequest, ctx: JobContext) -> Iterator[Event]:
         seq.frames, picks = seq.frames[:count], picks[:count]
         driver = seq  # in the driving video's own frame: the face crops are cut from it
         seq = _scaled_sequence(seq, width, height)
-        ref_pose = _reference_pose(req.reference_array, width, height)
+        ref_pose = _reference_pose(ctx, req.reference_array, width, height)
         record["retargeted"] = bool(req.retarget and ref_pose is not None)
         if req.retarget and ref_pose is None:
             ctx.record.setdefault("pose_log", []).append("no person found in the reference: retargeting skipped")
@@ -406,14 +406,20 @@ def run_pose(req: PoseRequest, ctx: JobContext) -> Iterator[Event]:
                         "method": req.method, "skeleton": skeleton_path.name, "tiny_weights": ctx.env.tiny})
 
 
-def _reference_pose(image: np.ndarray, width: int, height: int) -> Any:
+def _reference_pose(ctx: JobContext, image: np.ndarray, width: int, height: int) -> Any:
     """The reference character's own pose (for retargeting and the puppet) in the output frame, or
     None if no one is found. Found on the full-size upload (small outputs would hide the body), then
-    moved by the same resize and centre crop as the image."""
+    moved by the same resize and centre crop as the image. Without the extractor installed (a Space)
+    JSON motion still runs, unretargeted and without the puppet; the log says why."""
+    from core.errors import MissingWeightsError
     from models.pose.extract import extract_image
     from models.pose.keypoints import PoseSequence
 
-    frame = extract_image(image, hands=True, face=True)
+    try:
+        frame = extract_image(image, hands=True, face=True)
+    except MissingWeightsError as err:
+        ctx.record.setdefault("pose_log", []).append(f"reference pose not found: {err}")
+        return None
     if not frame.people:
         return None
     return _scaled_sequence(PoseSequence([frame], 1.0), width, height).frames[0].people[0]

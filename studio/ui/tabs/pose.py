@@ -91,29 +91,32 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         assert not e.missing(), f"pose layout misses {e.missing()}"
 
         def pose_animate(**values: Any) -> Iterator[tuple[Any, ...]]:
+            """Outputs: preview, status, bar, skeleton, puppet, poses JSON, animation. The last update
+            repeats the skeleton, puppet and JSON paths, so an API caller gets every file at once."""
             clock = Clock()
+            files: dict[str, str] = {}
+            skip = gr.skip()
             for event in job_events(tasks["pose_animate"], lambda: PoseRequest(**values), env, control):
                 if isinstance(event, Progress):
-                    yield gr.skip(), clock.text(event), bar_html(event.step, event.total), gr.skip(), gr.skip(), \
-                        gr.skip(), gr.skip()
+                    yield skip, clock.text(event), bar_html(event.step, event.total), skip, skip, skip, skip
                 elif isinstance(event, Preview):
-                    yield event.image, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    yield event.image, skip, skip, skip, skip, skip, skip
                 elif isinstance(event, PartialVideo):
-                    name = Path(event.path).name
-                    json_path = Path(event.path).with_name("poses.json")
-                    if name == "skeleton.mp4":
-                        yield (gr.skip(), event.desc, gr.skip(), str(event.path), gr.skip(),
-                               str(json_path) if json_path.exists() else gr.skip(), gr.skip())
-                    elif name == "preview.mp4":
-                        yield gr.skip(), event.desc, gr.skip(), gr.skip(), str(event.path), gr.skip(), gr.skip()
-                    else:
-                        yield gr.skip(), event.desc, gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(event.path)
+                    path = Path(event.path)
+                    if path.name == "skeleton.mp4":
+                        files["skeleton"] = str(path)
+                        if path.with_name("poses.json").exists():
+                            files["poses"] = str(path.with_name("poses.json"))
+                    elif path.name == "preview.mp4":
+                        files["puppet"] = str(path)
+                    yield (skip, event.desc, skip, files.get("skeleton", skip), files.get("puppet", skip),
+                           files.get("poses", skip), skip)
                 elif isinstance(event, Result):
                     meta = event.metadata
                     note = " (tiny random weights: noise)" if env.tiny else ""
-                    yield (gr.skip(), f"Done: {meta['frames']} frames at {meta['fps']:g} fps{note} · job "
-                           f"`{Path(event.video).parent.name}`", bar_html(1, 1), gr.skip(), gr.skip(), gr.skip(),
-                           str(event.video))
+                    yield (skip, f"Done: {meta['frames']} frames at {meta['fps']:g} fps{note} · job "
+                           f"`{Path(event.video).parent.name}`", bar_html(1, 1), files.get("skeleton"),
+                           files.get("puppet"), files.get("poses"), str(event.video))
 
         def extract_pose(**values: Any) -> Iterator[tuple[Any, ...]]:
             clock = Clock()
