@@ -132,6 +132,21 @@ def validate_fields(request: Any) -> None:
         setattr(request, name, check_value(name, spec, getattr(request, name), default))
 
 
+def values_from_settings(request_type: type, data: dict[str, Any], base_dir: Any) -> dict[str, Any]:
+    """A request's declared parameters from settings.json: other keys dropped, media files (named
+    relative to the job folder) made paths again. The request re-validates everything."""
+    from pathlib import Path
+
+    values = {}
+    for name, spec, _ in declared(request_type):
+        if name in data:
+            value = data[name]
+            if spec.kind in ("image", "video", "file") and value:
+                value = str(Path(base_dir) / value)
+            values[name] = value
+    return values
+
+
 def settings_of(request: Any) -> dict[str, Any]:
     """Every declared parameter's value (media fields as they are; the request maps those)."""
     return {name: getattr(request, name) for name, _, _ in declared(type(request))}

@@ -108,8 +108,16 @@ def to_rgb_uint8(img: Image.Image | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, :3])
 
 
-def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = True) -> np.ndarray | None:
-    """A path, PIL image or array -> HxWx3 uint8 RGB, or InputError naming `field`."""
+def _has_alpha(value: Image.Image | np.ndarray) -> bool:
+    if isinstance(value, Image.Image):
+        return value.mode in ("RGBA", "LA", "PA") or (value.mode == "P" and "transparency" in value.info)
+    return value.ndim == 3 and value.shape[2] == 4
+
+
+def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = True,
+             keep_alpha: bool = False) -> np.ndarray | None:
+    """A path, PIL image or array -> HxWx3 uint8 RGB, or InputError naming `field`. With
+    `keep_alpha`, an image with transparency comes back HxWx4 RGBA (a cut-out's own mask)."""
     fix = "upload a PNG, JPEG or WebP image"
     if value is None or (isinstance(value, str) and not value):
         if required:
@@ -134,7 +142,12 @@ def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = Tru
             raise InputError(field, "is not an image that can be decoded", fix) from err
     if not isinstance(value, (Image.Image, np.ndarray)):
         raise InputError(field, f"expected an image, got {type(value).__name__}", fix)
-    arr = to_rgb_uint8(value)
+    if keep_alpha and _has_alpha(value):
+        rgba = np.asarray(value.convert("RGBA")) if isinstance(value, Image.Image) else np.asarray(value)
+        arr = np.ascontiguousarray(np.concatenate([to_rgb_uint8(rgba[:, :, :3]), to_rgb_uint8(rgba[:, :, 3])[:, :, :1]],
+                                                  axis=2))
+    else:
+        arr = to_rgb_uint8(value)
     if arr.ndim != 3 or arr.shape[0] < min_side or arr.shape[1] < min_side:
         raise InputError(field, f"is {arr.shape[1] if arr.ndim > 1 else 0}x{arr.shape[0]} pixels, too small",
                          f"use an image at least {min_side}x{min_side} pixels")

@@ -22,21 +22,33 @@ Reads top to bottom: inputs -> size -> preview -> the method's loop -> transitio
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
-from PIL import Image
 
 from core.errors import InputError
 from studio.events import Event, PartialVideo, Preview, Progress, Result
-from studio.fields import declared, param, seed_param, settings_of, validate_fields
+from studio.fields import (
+    param,
+    seed_param,
+    settings_of,
+    validate_fields,
+    values_from_settings,
+)
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
+from studio.tasks.wan_job import (
+    NOISE_NOTE,
+    forward_events,
+    fp8_components,
+    run_loop,
+    save_png,
+    write_video,
+)
 from studio.validation import as_image
 from studio.video_io import Mp4Writer, iter_frames, probe_video
 
@@ -44,7 +56,6 @@ METHODS = ("wan-flf2v", "framepack-end", "flashi2v")
 PRESET_OF = {"wan-flf2v": "wan-flf2v-14b", "framepack-end": "framepack", "flashi2v": "flashi2v-1.3b"}
 TAKES_LAST_FRAME = ("wan-flf2v", "framepack-end")
 RESOLUTIONS = ("auto", "1280x720", "720x1280", "960x960", "832x480", "480x832", "640x640")
-NOISE_NOTE = " (tiny random weights: noise)"
 
 
 @dataclass
@@ -137,7 +148,7 @@ class FirstLastRequest:
         for name, array in (("first_image", self.first_array), ("last_image", self.last_array)):
             data[name] = None
             if array is not None:
-                _save_png(array, job_dir / f"{name}.png")
+                save_png(array, job_dir / f"{name}.png")
                 data[name] = f"{name}.png"
         for name in ("clip_a", "clip_b"):
             if data[name]:
@@ -149,18 +160,7 @@ class FirstLastRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "FirstLastRequest":
-        names = {name for name, _, _ in declared(cls)}
-        data = {k: v for k, v in data.items() if k in names}
-        for key in ("first_image", "last_image", "clip_a", "clip_b"):
-            if data.get(key):
-                data[key] = str(Path(base_dir) / data[key])
-        return cls(**data)
-
-
-def _save_png(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+        return cls(**values_from_settings(cls, data, base_dir))
 
 
 # ------------------------------------------------------------------------------------------ task
@@ -188,16 +188,10 @@ def run_first_last(req: FirstLastRequest, ctx: JobContext) -> Iterator[Event]:
 
     yield Progress(0, 1, f"loading {req.method}")
     run = _run_framepack if req.method == "framepack-end" else _run_wan
-    video: np.ndarray | None = None
-    for item in run(req, ctx, first, last, width, height, frames, note):
-        if isinstance(item, np.ndarray):
-            video = item
-        else:
-            yield item
-    assert video is not None
+    video = yield from forward_events(run(req, ctx, first, last, width, height, frames, note))
     fps = ctx.record["first_last"]["fps"]
     transition = ctx.job_dir / ("transition.mp4" if req.bridge else "video.mp4")
-    _write(transition, video, fps, req.mp4_crf)
+    write_video(transition, video, fps, req.mp4_crf)
     if not req.bridge:
         yield Result(transition, {"frames": int(video.shape[0]), "fps": fps, "seconds": video.shape[0] / fps,
                                   "method": req.method, "tiny_weights": ctx.env.tiny})
@@ -235,12 +229,6 @@ def _edge_frame(video: str, last: bool) -> np.ndarray:
     return frame.copy()
 
 
-def _write(path: Path, frames: np.ndarray | list[np.ndarray], fps: float, crf: int) -> None:
-    with Mp4Writer(path, fps, crf) as writer:
-        for frame in frames:
-            writer.write(frame)
-
-
 def flow_morph(first: np.ndarray, last: np.ndarray, frames: int) -> list[np.ndarray]:
     """`frames` frames from `first` to `last` by the flow interpolator (at most x16 per pass, so
     passes are chained: 80 intervals = 16 x 5), sampled uniformly when the product overshoots."""
@@ -256,28 +244,10 @@ def flow_morph(first: np.ndarray, last: np.ndarray, frames: int) -> list[np.ndar
 
 def _flow_preview(ctx: JobContext, first: np.ndarray, last: np.ndarray, frames: int, fps: float) -> Iterator[Event]:
     path = ctx.job_dir / "preview.mp4"
-    _write(path, flow_morph(first, last, frames), fps, 23)
+    write_video(path, flow_morph(first, last, frames), fps, 23)
     ctx.record["preview"] = path.name
     yield PartialVideo(path, frames, f"Preview: a flow morph from the first to the last frame ({frames} frames "
                                      f"at {fps:g} fps) — not the model's video, only its timing")
-
-
-def _pumped(work: Callable[[Callable[[Any], None]], Iterator[Any]], desc: str) -> Iterator[Any]:
-    """Run a Wan-layer loop in the pump: its step reports become Progress / Preview events, its
-    output becomes the frames."""
-    from models.wan.pipeline import StepInfo, WanOutput
-
-    for item in pump(work):
-        if isinstance(item, StepInfo):
-            yield Progress(item.step, item.total, f"{desc}: step {item.step}/{item.total}")
-            if item.preview is not None:
-                yield Preview(item.preview, f"{desc}, step {item.step}")
-        elif isinstance(item, WanOutput):
-            yield item.frames
-
-
-def _fp8(req: FirstLastRequest) -> tuple[str, ...]:
-    return ("transformer",) if req.fp8_transformer else ()
 
 
 # The Wan-layer methods: (loader, loop, the plan's run options) as import paths.
@@ -297,21 +267,14 @@ def _run_wan(req: FirstLastRequest, ctx: JobContext, first: np.ndarray, last: np
 
     load_components, generate, run_options = (resolve_path(path) for path in WAN_LOOPS[req.method])
     with placed(ctx, req.preset_id, load_components, width=width, height=height, frames=frames,
-                fp8=_fp8(req)) as job:
+                fp8=fp8_components(req)) as job:
         d = job.preset.defaults
         params = WanParams(prompt=req.prompt, negative_prompt=req.negative_prompt, width=width, height=height,
                            frames=frames, steps=req.steps or int(d.get("steps", 50)),
                            guidance=req.guidance or float(d.get("guidance", 5.0)),
                            shift=req.shift or (float(d["shift"]) if "shift" in d else None), seed=req.seed,
                            image=first, last_image=last, **run_options(job.plan))
-
-        def work(emit: Callable[[Any], None]) -> Iterator[Any]:
-            from memory import attention_backend
-
-            with attention_backend(job.attention_backend):
-                yield generate(job.placement, params, on_step=emit, should_stop=ctx.should_stop)
-
-        yield from _pumped(work, f"{req.method}{note}")
+        yield from run_loop(job, generate, params, ctx, f"{req.method}{note}")
 
 
 def _run_framepack(req: FirstLastRequest, ctx: JobContext, first: np.ndarray, last: np.ndarray | None, width: int,
@@ -338,7 +301,7 @@ def _run_framepack(req: FirstLastRequest, ctx: JobContext, first: np.ndarray, la
                              latent_window_size=window, steps=steps, gs=req.guidance or float(d.get("gs", 10.0)),
                              bucket=int(d.get("bucket", 640)), shift=req.shift)
     with placed(ctx, req.preset_id, load_components, width=width, height=height, seconds=seconds, window=window,
-                fp8=_fp8(req)) as job:
+                fp8=fp8_components(req)) as job:
 
         def work(emit: Callable[[Any], None]) -> Iterator[Any]:
             with attention_backend(job.attention_backend):
@@ -355,7 +318,7 @@ def _run_framepack(req: FirstLastRequest, ctx: JobContext, first: np.ndarray, la
             elif isinstance(item, SectionOutput):
                 video = np.array(item.frames)  # the whole video so far (inverted: grows backwards)
                 path = ctx.job_dir / f"partial_{item.section + 1:03d}.mp4"
-                _write(path, video, 30.0, req.mp4_crf)
+                write_video(path, video, 30.0, req.mp4_crf)
                 yield PartialVideo(path, video.shape[0], f"section {item.section + 1}/{sections}{note}")
     yield video
 

@@ -19,7 +19,13 @@ from PIL import Image
 from core.errors import InputError, JobStopped
 from studio.env import StudioEnv
 from studio.events import Event, Preview, Progress, Result
-from studio.fields import declared, param, seed_param, settings_of, validate_fields
+from studio.fields import (
+    param,
+    seed_param,
+    settings_of,
+    validate_fields,
+    values_from_settings,
+)
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
@@ -146,9 +152,7 @@ class InterpolateRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
-        data = {k: v for k, v in data.items() if k in {name for name, _, _ in declared(cls)}}
-        data["video"] = str(Path(base_dir) / data["video"])
-        return cls(**data)
+        return cls(**values_from_settings(cls, data, base_dir))
 
 
 def _side_by_side(original: np.ndarray, made: np.ndarray) -> np.ndarray:

@@ -13,11 +13,11 @@ from PIL import Image
 from core.errors import InputError
 from studio.fields import (
     MAX_SEED,
-    declared,
     param,
     seed_param,
     settings_of,
     validate_fields,
+    values_from_settings,
 )
 from studio.validation import as_bool, as_image
 from studio.video_io import probe_video
@@ -162,9 +162,4 @@ class LongVideoRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "LongVideoRequest":
-        names = {name for name, _, _ in declared(cls)}
-        data = {k: v for k, v in data.items() if k in names}
-        for key in ("input_image", "end_frame", "input_video"):
-            if data.get(key):
-                data[key] = str(Path(base_dir) / data[key])
-        return cls(**data)
+        return cls(**values_from_settings(cls, data, base_dir))

@@ -22,11 +22,24 @@ import numpy as np
 
 from core.errors import InputError
 from studio.events import Event, PartialVideo, Progress, Result
-from studio.fields import declared, param, seed_param, settings_of, validate_fields
+from studio.fields import (
+    param,
+    seed_param,
+    settings_of,
+    validate_fields,
+    values_from_settings,
+)
 from studio.pump import pump
 from studio.tasks.base import JobContext
-from studio.tasks.first_last import NOISE_NOTE, _fp8, _pumped, _save_png, _write
 from studio.tasks.placed import placed
+from studio.tasks.wan_job import (
+    NOISE_NOTE,
+    forward_events,
+    fp8_components,
+    run_loop,
+    save_png,
+    write_video,
+)
 from studio.validation import as_image
 from studio.video_io import iter_frames, probe_video
 
@@ -139,7 +152,7 @@ class PoseRequest:
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
         data = settings_of(self)
-        _save_png(self.reference_array, job_dir / "reference_image.png")
+        save_png(self.reference_array, job_dir / "reference_image.png")
         data["reference_image"] = "reference_image.png"
         for name in MOTION_FIELDS:
             if data[name]:
@@ -151,12 +164,7 @@ class PoseRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "PoseRequest":
-        names = {name for name, _, _ in declared(cls)}
-        data = {k: v for k, v in data.items() if k in names}
-        for key in ("reference_image", *MOTION_FIELDS):
-            if data.get(key):
-                data[key] = str(Path(base_dir) / data[key])
-        return cls(**data)
+        return cls(**values_from_settings(cls, data, base_dir))
 
 
 @dataclass
@@ -199,10 +207,7 @@ class ExtractPoseRequest:
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "ExtractPoseRequest":
-        names = {name for name, _, _ in declared(cls)}
-        data = {k: v for k, v in data.items() if k in names}
-        data["video"] = str(Path(base_dir) / data["video"])
-        return cls(**data)
+        return cls(**values_from_settings(cls, data, base_dir))
 
 
 # ------------------------------------------------------------------------------------------ extraction
@@ -258,7 +263,7 @@ def run_extract_pose(req: ExtractPoseRequest, ctx: JobContext) -> Iterator[Event
         Path(req.json_out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(json_path, req.json_out)
     video = ctx.job_dir / "skeleton.mp4"
-    _write(video, render_sequence(seq, req.target), seq.fps, 16)
+    write_video(video, render_sequence(seq, req.target), seq.fps, 16)
     found = sum(1 for f in seq.frames if f.people)
     ctx.record["extract_pose"] = {"frames": len(seq), "with_person": found, "json": json_path.name}
     yield Result(video, {"frames": len(seq), "fps": seq.fps, "frames_with_person": found, "json": str(json_path),
@@ -374,13 +379,13 @@ def run_pose(req: PoseRequest, ctx: JobContext) -> Iterator[Event]:
 
         skeleton_frames = list(render_sequence(seq, RENDER_TARGET[req.method], (width, height)))
     skeleton_path = ctx.job_dir / "skeleton.mp4"
-    _write(skeleton_path, skeleton_frames, fps, 16)
+    write_video(skeleton_path, skeleton_frames, fps, 16)
     yield PartialVideo(skeleton_path, len(skeleton_frames), f"skeleton: {len(skeleton_frames)} frames at {fps:g} fps")
     if seq is not None and ref_pose is not None:
         from models.pose.puppet import puppet_frames
 
         preview = ctx.job_dir / "preview.mp4"
-        _write(preview, puppet_frames(reference, ref_pose, seq, RENDER_TARGET[req.method], retarget_first=False),
+        write_video(preview, puppet_frames(reference, ref_pose, seq, RENDER_TARGET[req.method], retarget_first=False),
                fps, 23)
         record["preview"] = preview.name
         yield PartialVideo(preview, len(seq), "Preview: the reference moved along the skeleton (a puppet, "
@@ -393,15 +398,10 @@ def run_pose(req: PoseRequest, ctx: JobContext) -> Iterator[Event]:
 
         face = list(face_crops(_picked(req.driving_video, picks), driver))
     yield Progress(0, 1, f"loading {req.method}")
-    video = None
-    for item in _run_method(req, ctx, reference, skeleton_frames, face, width, height, count, note):
-        if isinstance(item, np.ndarray):
-            video = item
-        else:
-            yield item
-    assert video is not None
+    video = yield from forward_events(_run_method(req, ctx, reference, skeleton_frames, face, width, height, count,
+                                                  note))
     path = ctx.job_dir / "video.mp4"
-    _write(path, video, fps, req.mp4_crf)
+    write_video(path, video, fps, req.mp4_crf)
     yield Result(path, {"frames": int(video.shape[0]), "fps": fps, "seconds": video.shape[0] / fps,
                         "method": req.method, "skeleton": skeleton_path.name, "tiny_weights": ctx.env.tiny})
 
@@ -503,7 +503,7 @@ def _run_method(req: PoseRequest, ctx: JobContext, reference: np.ndarray, skelet
     # [reference | N skeleton | N target], 1 + 2N frames.
     segment = int(ctx.env.preset_for(req.preset_id).defaults.get("frames", 77))
     planned = {"animate": min(frames, segment), "frameprompt": 1 + 2 * (len(skeleton) - 1)}.get(req.method, frames)
-    with placed(ctx, req.preset_id, loader, width=width, height=height, frames=planned, fp8=_fp8(req),
+    with placed(ctx, req.preset_id, loader, width=width, height=height, frames=planned, fp8=fp8_components(req),
                 extra_key=extra_key) as job:
         report = getattr(job.placement.get("transformer"), "frameprompt_lora_report", None)
         if report is not None:  # every key of the LoRA that did not load, by name, in the log and the UI
@@ -516,14 +516,7 @@ def _run_method(req: PoseRequest, ctx: JobContext, reference: np.ndarray, skelet
         values = _method_params(req, job.preset.defaults, reference, np.stack(skeleton),
                                 None if face is None else np.stack(face), width, height)
         params = params_type(**values, **run_options(job.plan))
-
-        def work(emit: Callable[[Any], None]) -> Iterator[Any]:
-            from memory import attention_backend
-
-            with attention_backend(job.attention_backend):
-                yield generate(job.placement, params, on_step=emit, should_stop=ctx.should_stop)
-
-        yield from _pumped(work, f"{req.method}{note}")
+        yield from run_loop(job, generate, params, ctx, f"{req.method}{note}")
 
 
 def _resized(image: np.ndarray, side: int) -> np.ndarray:
