@@ -33,6 +33,7 @@ FAMILIES: dict[str, Family] = {
     "ldf_vfi": Family("ldf_vfi", "models.ldf_vfi.memory:PROFILE", "models.ldf_vfi.loading:load_components"),
     "wan": Family("wan", "models.wan.profile:PROFILE", "models.wan.loading:load_components"),
     "flashi2v": Family("flashi2v", "models.flashi2v.memory:PROFILE", "models.flashi2v.loading:load_components"),
+    "frameino": Family("frameino", "models.frameino.memory:PROFILE", "models.frameino.loading:load_components"),
 }
 
 

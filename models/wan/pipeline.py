@@ -208,11 +208,13 @@ def step_callback(on_step: Callable[[StepInfo], None] | None, should_stop: Shoul
 def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
             model_inputs: Callable[[torch.Tensor, torch.Tensor], ModelInputs], schedule: sampling.FlowSchedule,
             noise: torch.Tensor, callback: Callable[[sampling.Step], None], solver: Any = None,
-            branch_extra: dict[str, dict[str, Any]] | None = None) -> torch.Tensor:
+            branch_extra: dict[str, dict[str, Any]] | None = None, keep_frames: int | None = None) -> torch.Tensor:
     """The transformer phase: CFG (uncond + g (cond - uncond), text only) over `model_inputs`, then
     flow UniPC with `solver` (a UniPC scheduler config: order, bh1/bh2, lower_order_final) or Euler.
     `branch_extra[name]` overrides transformer keyword arguments of one branch ("positive" /
-    "negative"), e.g. Animate's blanked face video in the unconditional pass."""
+    "negative"), e.g. Animate's blanked face video in the unconditional pass. `keep_frames` keeps
+    only the first latent frames of each prediction (FrameINO drops its appended identity frame;
+    CFG is elementwise, so dropping before or after combining is the same)."""
     transformer = placement.get("transformer")
     dtype = transformer.dtype
 
@@ -222,8 +224,9 @@ def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
             if branch_extra and name in branch_extra:
                 extra = {**extra, **branch_extra[name]}
             with transformer.cache_context("cond" if name == "positive" else "uncond"):
-                return transformer(hidden_states=model_in, timestep=timestep,
-                                   encoder_hidden_states=ctx[name].to(dtype), return_dict=False, **extra)[0]
+                v = transformer(hidden_states=model_in, timestep=timestep,
+                                encoder_hidden_states=ctx[name].to(dtype), return_dict=False, **extra)[0]
+            return v if keep_frames is None else v[:, :, :keep_frames]
         return velocity
 
     negative = branch("negative") if "negative" in ctx else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from studio.tasks.base import JobContext, TaskSpec
 from studio.tasks.first_last import FirstLastRequest, run_first_last
+from studio.tasks.frame_inout import FrameInOutRequest, run_frame_inout
 from studio.tasks.interpolate import InterpolateRequest, run_interpolate
 from studio.tasks.long_video import run_long_video
 from studio.tasks.long_video_request import LongVideoRequest
@@ -25,6 +26,9 @@ def all_tasks() -> dict[str, TaskSpec]:
                  cli_aliases=("pose",)),
         TaskSpec("extract_pose", "Pose extraction", ExtractPoseRequest, run_extract_pose, "",
                  "video -> skeleton video + OpenPose JSON, offline on the CPU (same as /extract_pose)"),
+        TaskSpec("frame_inout", "Frame In/Out", FrameInOutRequest, run_frame_inout, "studio.ui.tabs.frame_inout",
+                 "image on a larger canvas + trajectories (JSON) + identity -> objects enter / leave the frame "
+                 "(same as /frame_inout)"),
         TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate, "studio.ui.tabs.interpolation",
                  "2x–16x frame interpolation (same as /interpolate)"),
     ]
