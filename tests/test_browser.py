@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TAB_LABELS = ["Long video", "First–last frame", "Pose animation", "Interpolation", "Models", "Outputs"]
+TAB_LABELS = ["Long video", "First–last frame", "Pose animation", "Frame In/Out", "Interpolation", "Models", "Outputs"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -152,3 +152,4 @@ def test_pose_tab_extracts_a_skeleton_and_runs_a_tiny_job(live_server, tmp_path:
             assert "frames at 16 fps" in status and "noise" in status
         finally:
             browser.close()
+

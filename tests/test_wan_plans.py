@@ -33,11 +33,12 @@ def test_flf2v_480p_fits_6_gb_and_fp8_fits_16_gb_of_ram() -> None:
 
 
 def test_vace_hints_parked_on_the_host_are_counted_in_host_ram() -> None:
-    """Chunked VACE blocks keep every layer's hint in host RAM: n_vace x tokens x inner dim x 2 B."""
+    """Chunked VACE blocks keep every layer's hint in host RAM: n_vace x tokens x inner dim x 2 B,
+    the tokens including the reference image's latent frame (21 video + 1 latent frames at 81 frames)."""
     chunked = plan_for("wan-vace-14b", 1280, 720, frames=81, vram_gb=8, ram_gb=32)
     stock = plan_for("wan-vace-14b", 1280, 720, frames=81, vram_gb=8, ram_gb=32, options={"chunked": False},
                      use_fallbacks=False)
     assert chunked.options["chunked"] is True and "vace_hints_on_host" not in stock.host_terms
-    tokens = 21 * (720 // 16) * (1280 // 16)
+    tokens = (21 + 1) * (720 // 16) * (1280 // 16)
     assert chunked.host_terms["vace_hints_on_host"] == 8 * tokens * 5120 * 2  # 8 VACE layers in the 14B config
     assert chunked.fits and chunked.peak_ram_bytes <= 32 * GIB

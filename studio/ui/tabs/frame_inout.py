@@ -122,9 +122,11 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             s = values[-1]
             return _canvas_view(*values), ed.describe(s), ed.to_json(s)
 
-        def click(*values: Any, evt: gr.SelectData) -> tuple[Any, ...]:
-            s = ed.add_point(values[-1], *evt.index[:2])
-            return (s, *redraw(*values[:-1], s))
+        # gradio hands event data only to positional parameters: spell them out.
+        def click(image: Any, top: float, bottom: float, left: float, right: float, unit: str, current: ed.State,
+                  evt: gr.SelectData) -> tuple[Any, ...]:
+            s = ed.add_point(current, *evt.index[:2])
+            return (s, *redraw(image, top, bottom, left, right, unit, s))
 
         def edit(op: Any):
             def apply(*values: Any) -> tuple[Any, ...]:
@@ -133,17 +135,18 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             return apply
 
         outputs = [state, editor, where, trajectories]
-        editor.select(click, view_inputs, outputs, api_visibility="private", queue=False)
+        # The editor redraws in milliseconds: no progress overlay, which would also swallow the next click.
+        quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+        editor.select(click, view_inputs, outputs, **quiet)
         for button, op in ((new_object, ed.new_object), (new_line, ed.new_line), (undo, ed.undo_point),
                            (clear_line, ed.clear_line), (clear_all, ed.clear_all)):
-            button.click(edit(op), view_inputs, outputs, api_visibility="private", queue=False)
+            button.click(edit(op), view_inputs, outputs, **quiet)
         for source in (image, *sides, unit):
-            source.change(lambda *v: redraw(*v)[0], view_inputs, editor, api_visibility="private", queue=False)
+            source.change(lambda *v: redraw(*v)[0], view_inputs, editor, **quiet)
         trajectories.input(lambda text, *v: (ed.from_json(text), *redraw(*v[:-1], ed.from_json(text))),
-                           [trajectories, *view_inputs], outputs, api_visibility="private", queue=False)
+                           [trajectories, *view_inputs], outputs, **quiet)
         for name, e in choices.items():
-            presets[name].click(lambda e=e: (e.top, e.bottom, e.left, e.right, e.unit), None, [*sides, unit],
-                                api_visibility="private", queue=False)
+            presets[name].click(lambda e=e: (e.top, e.bottom, e.left, e.right, e.unit), None, [*sides, unit], **quiet)
         for source in (identity, mask, segmentation, box):
             source.change(_cutout, [identity, mask, segmentation, box], cutout, api_visibility="private")
 
