@@ -153,3 +153,66 @@ def test_pose_tab_extracts_a_skeleton_and_runs_a_tiny_job(live_server, tmp_path:
         finally:
             browser.close()
 
+
+
+def test_frame_inout_tab_draws_trajectories_by_clicking_and_runs_a_tiny_job(live_server, tmp_path: Path) -> None:
+    """Upload an image, expand the canvas, click four points for one object and two for a second,
+    see them drawn in each object's colour, undo one, run the tiny job, see preview and result."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    url, _ = live_server
+    Image.fromarray(np.full((96, 128, 3), (40, 60, 200), np.uint8)).save(tmp_path / "img.png")
+
+    def canvas_pixels(page) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(page.locator("#fio-canvas img").screenshot())).convert("RGB"))
+
+    def count(pixels: np.ndarray, rgb: tuple[int, int, int]) -> int:
+        return int((np.abs(pixels.astype(int) - rgb).sum(axis=2) < 60).sum())
+
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = _open(pw, profile)
+        try:
+            page = browser.new_page()
+            page.set_viewport_size({"width": 1400, "height": 1800})
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="Frame In/Out").click()
+            page.locator("#fio-image input[type=file]").set_input_files(str(tmp_path / "img.png"))
+            page.locator("#fio-canvas img").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Expand left").click()
+            page.wait_for_timeout(2000)
+            before = canvas_pixels(page)
+            img = page.locator("#fio-canvas img")
+
+            def click(fx: float, fy: float, points: str) -> None:
+                # The picture sits centred in the <img> box at its aspect ratio: aim inside it.
+                box = img.bounding_box()
+                natural = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+                scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)
+                left = box["x"] + (box["width"] - natural[0] * scale) / 2
+                top = box["y"] + (box["height"] - natural[1] * scale) / 2
+                page.mouse.click(left + natural[0] * scale * fx, top + natural[1] * scale * fy)
+                page.get_by_text(points).wait_for(timeout=10_000)
+
+            for i, fx in enumerate((0.1, 0.3, 0.5, 0.7)):
+                click(fx, 0.4, f"object 1: {i + 1} points")
+            page.locator("#fio-new-object").click()
+            page.get_by_text("Drawing object 2").wait_for(timeout=10_000)
+            for i, fx in enumerate((0.6, 0.9)):
+                click(fx, 0.7, f"object 2: {i + 1} points")
+            page.wait_for_timeout(1000)
+            after = canvas_pixels(page)
+            assert count(after, (255, 0, 0)) > count(before, (255, 0, 0)) + 20     # object 1 in red
+            assert count(after, (255, 255, 0)) > count(before, (255, 255, 0)) + 20  # object 2 in yellow
+            page.locator("#fio-undo").click()
+            page.get_by_text("object 2: 1 points").wait_for(timeout=10_000)
+            page.locator("#fio-generate").click()
+            page.locator("#fio-preview video").wait_for(timeout=120_000)
+            page.locator("#fio-result video").wait_for(timeout=240_000)
+            page.get_by_text("Done:").first.wait_for(timeout=30_000)
+            assert "noise" in page.locator("#fio-status").inner_text()
+        finally:
+            browser.close()

@@ -19,11 +19,23 @@ from studio.ui.progress import Clock, bar_html, plan_markdown
 from studio.ui.registry import TabHandle
 from studio.validation import as_image
 
+# gradio's static Image maps a click to image pixels assuming the picture is never shown larger than
+# its own size (its scale is capped at 1), so clicks on an enlarged small canvas fall outside and
+# are dropped. The editor therefore shows the canvas at least this wide and maps clicks back.
+EDITOR_WIDTH = 960
+
+
+def _editor_scale(canvas_width: int) -> float:
+    return max(1.0, EDITOR_WIDTH / canvas_width)
+
 
 def _canvas_view(image: Any, top: float, bottom: float, left: float, right: float, unit: str,
                  state: ed.State) -> np.ndarray | None:
     """The canvas as the editor shows it: the image on the expanded canvas, the added border shown
-    distinctly, every object's lines drawn in its colour with start and end marked."""
+    distinctly, every object's lines drawn in its colour with start and end marked (drawn at the
+    editor's scale, so lines stay sharp)."""
+    import cv2
+
     from models.frameino import geometry
 
     try:
@@ -35,7 +47,20 @@ def _canvas_view(image: Any, top: float, bottom: float, left: float, right: floa
     layout = geometry.canvas_layout(array.shape[1], array.shape[0],
                                     geometry.Expansion(top or 0, bottom or 0, left or 0, right or 0, unit))
     canvas, region = geometry.make_canvas(array, layout)
-    return geometry.draw_editor(geometry.editing_view(canvas, region), state["objects"], tuple(state["current"]))
+    k = _editor_scale(layout.width)
+    view = geometry.editing_view(canvas, region)
+    if k > 1:
+        view = cv2.resize(view, (round(layout.width * k), round(layout.height * k)), interpolation=cv2.INTER_LINEAR)
+    points = geometry.scale_trajectories([[line for line in obj] for obj in state["objects"]], (k, k))
+    return geometry.draw_editor(view, points, tuple(state["current"]))
+
+
+def _canvas_width(image: Any, left: float, right: float, unit: str) -> int:
+    from models.frameino import geometry
+
+    array = as_image("image", image, required=True)
+    return geometry.canvas_layout(array.shape[1], array.shape[0],
+                                  geometry.Expansion(0, 0, left or 0, right or 0, unit)).width
 
 
 def _cutout(identity: Any, mask: Any, method: str, box: str) -> np.ndarray | None:
@@ -125,7 +150,9 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         # gradio hands event data only to positional parameters: spell them out.
         def click(image: Any, top: float, bottom: float, left: float, right: float, unit: str, current: ed.State,
                   evt: gr.SelectData) -> tuple[Any, ...]:
-            s = ed.add_point(current, *evt.index[:2])
+            k = _editor_scale(_canvas_width(image, left, right, unit))
+            x, y = evt.index[:2]
+            s = ed.add_point(current, x / k, y / k)
             return (s, *redraw(image, top, bottom, left, right, unit, s))
 
         def edit(op: Any):
