@@ -40,3 +40,12 @@ def test_pose_plan_rows_are_in_readme() -> None:
     for method, preset, w, h, frames, vram, ram, fp8, seconds in pose_plans.CASES:
         line = f"| {method} " + pose_plans.row(preset, w, h, frames, vram, ram, fp8, seconds)
         assert line in readme, f"README is stale; rerun python benchmarks/pose_plans.py:\n{line}"
+
+
+def test_frame_inout_plan_rows_are_in_readme() -> None:
+    import frame_inout_plans
+
+    readme = _readme()
+    for preset, w, h, frames, vram, ram, fp8 in frame_inout_plans.CASES:
+        line = frame_inout_plans.row(preset, w, h, frames, vram, ram, fp8, None)
+        assert line in readme, f"README is stale; rerun python benchmarks/frame_inout_plans.py:\n{line}"
