@@ -188,19 +188,22 @@ def test_frame_inout_tab_draws_trajectories_by_clicking_and_runs_a_tiny_job(live
             img = page.locator("#fio-canvas img")
 
             def click(fx: float, fy: float, points: str) -> None:
-                # The picture sits centred in the <img> box at its aspect ratio: aim inside it.
+                # The picture sits centred in the <img> box at its aspect ratio: aim inside it, once the
+                # redrawn picture has loaded (a new src has no natural size until then).
+                page.wait_for_function("() => { const e = document.querySelector('#fio-canvas img');"
+                                       " return e !== null && e.complete && e.naturalWidth > 0; }", timeout=30_000)
                 box = img.bounding_box()
                 natural = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
                 scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)
                 left = box["x"] + (box["width"] - natural[0] * scale) / 2
                 top = box["y"] + (box["height"] - natural[1] * scale) / 2
                 page.mouse.click(left + natural[0] * scale * fx, top + natural[1] * scale * fy)
-                page.get_by_text(points).wait_for(timeout=10_000)
+                page.get_by_text(points).wait_for(timeout=30_000)
 
             for i, fx in enumerate((0.1, 0.3, 0.5, 0.7)):
                 click(fx, 0.4, f"object 1: {i + 1} points")
             page.locator("#fio-new-object").click()
-            page.get_by_text("Drawing object 2").wait_for(timeout=10_000)
+            page.get_by_text("Drawing object 2").wait_for(timeout=30_000)
             for i, fx in enumerate((0.6, 0.9)):
                 click(fx, 0.7, f"object 2: {i + 1} points")
             page.wait_for_timeout(1000)
@@ -208,7 +211,7 @@ def test_frame_inout_tab_draws_trajectories_by_clicking_and_runs_a_tiny_job(live
             assert count(after, (255, 0, 0)) > count(before, (255, 0, 0)) + 20     # object 1 in red
             assert count(after, (255, 255, 0)) > count(before, (255, 255, 0)) + 20  # object 2 in yellow
             page.locator("#fio-undo").click()
-            page.get_by_text("object 2: 1 points").wait_for(timeout=10_000)
+            page.get_by_text("object 2: 1 points").wait_for(timeout=30_000)
             page.locator("#fio-generate").click()
             page.locator("#fio-preview video").wait_for(timeout=120_000)
             page.locator("#fio-result video").wait_for(timeout=240_000)
