@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import InputError
 
 MAX_IMAGE_PIXELS = 8192 * 8192
 MAX_PROMPT_CHARS = 4000
+IMAGE_FIX = "upload a PNG, JPEG or WebP image"
+TOO_LARGE_FIX = "use an image under 8192x8192 pixels"
+EXIF_ORIENTATION = 0x0112
 
 
 def as_int(field: str, value: Any, lo: int, hi: int, *, fix: str | None = None) -> int:
@@ -73,6 +76,11 @@ def as_text(field: str, value: Any, *, max_chars: int = MAX_PROMPT_CHARS, allow_
         raise InputError(field, f"expected text, got {type(value).__name__}", "pass a string")
     if "\x00" in value:
         raise InputError(field, "contains a NUL character", "remove control characters")
+    try:  # a lone surrogate (half of an emoji from a broken client) cannot be tokenized or saved
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(field, f"contains an invalid character at position {err.start} (a lone "
+                                "surrogate, half of an emoji)", "retype or remove that character") from None
     if len(value) > max_chars:
         raise InputError(field, f"is {len(value)} characters long", f"keep it under {max_chars} characters")
     if not allow_empty and not value.strip():
@@ -114,11 +122,39 @@ def _has_alpha(value: Image.Image | np.ndarray) -> bool:
     return value.ndim == 3 and value.shape[2] == 4
 
 
+def check_image_header(field: str, path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file's header alone: InputError when it is not an image or has more
+    than MAX_IMAGE_PIXELS, before any pixel is decoded or converted (a 20 KB 1-bit PNG can claim
+    13000x13000, 500 MB as RGB). The upload component and `as_image` both call this."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:  # PIL refuses to open above 2 x its own limit
+        raise InputError(field, f"has over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 10**6} million pixels, too large",
+                         TOO_LARGE_FIX) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputError(field, "is not an image that can be decoded", IMAGE_FIX) from err
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(field, f"is {width}x{height}, too large", TOO_LARGE_FIX)
+    return width, height
+
+
+def oriented(img: Image.Image) -> Image.Image:
+    """The image as its camera meant it to be seen (EXIF Orientation applied; phones store portrait
+    photos landscape plus this tag). Images without the tag come back unchanged."""
+    try:
+        if img.getexif().get(EXIF_ORIENTATION, 1) in (0, 1):
+            return img
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block: the pixels as stored are still a valid image
+        return img
+
+
 def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = True,
              keep_alpha: bool = False) -> np.ndarray | None:
     """A path, PIL image or array -> HxWx3 uint8 RGB, or InputError naming `field`. With
     `keep_alpha`, an image with transparency comes back HxWx4 RGBA (a cut-out's own mask)."""
-    fix = "upload a PNG, JPEG or WebP image"
+    fix = IMAGE_FIX
     if value is None or (isinstance(value, str) and not value):
         if required:
             raise InputError(field, "no image given", fix)
@@ -129,19 +165,17 @@ def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = Tru
             raise InputError(field, f"no file at {path.name!r}", fix)
         if path.stat().st_size == 0:
             raise InputError(field, "the file is empty (0 bytes)", fix)
+        check_image_header(field, path)
         try:
             with Image.open(path) as im:
-                if im.width * im.height > MAX_IMAGE_PIXELS:
-                    raise InputError(field, f"is {im.width}x{im.height}, too large",
-                                     "use an image under 8192x8192 pixels")
                 im.load()
                 value = im.copy()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            if isinstance(err, InputError):
-                raise
             raise InputError(field, "is not an image that can be decoded", fix) from err
     if not isinstance(value, (Image.Image, np.ndarray)):
         raise InputError(field, f"expected an image, got {type(value).__name__}", fix)
+    if isinstance(value, Image.Image):
+        value = oriented(value)
     if keep_alpha and _has_alpha(value):
         rgba = np.asarray(value.convert("RGBA")) if isinstance(value, Image.Image) else np.asarray(value)
         arr = np.ascontiguousarray(np.concatenate([to_rgb_uint8(rgba[:, :, :3]), to_rgb_uint8(rgba[:, :, 3])[:, :, :1]],
@@ -152,5 +186,5 @@ def as_image(field: str, value: Any, *, min_side: int = 16, required: bool = Tru
         raise InputError(field, f"is {arr.shape[1] if arr.ndim > 1 else 0}x{arr.shape[0]} pixels, too small",
                          f"use an image at least {min_side}x{min_side} pixels")
     if arr.shape[0] * arr.shape[1] > MAX_IMAGE_PIXELS:
-        raise InputError(field, f"is {arr.shape[1]}x{arr.shape[0]}, too large", "use an image under 8192x8192 pixels")
+        raise InputError(field, f"is {arr.shape[1]}x{arr.shape[0]}, too large", TOO_LARGE_FIX)
     return arr

@@ -10,7 +10,7 @@ import torch
 from core.errors import InputError
 from models import sampling as sampler
 from models.framepack import buckets, prompts, schedule
-from models.framepack.preview import latent_preview
+from models.framepack.preview import latent_preview, readable
 
 # -- schedule ----------------------------------------------------------------------------------
 
@@ -97,8 +97,8 @@ def test_parse_plain_and_timestamped() -> None:
 @pytest.mark.parametrize("text, words", [
     ("[0s: a cat", "never closed"),
     ("[0s: a [1s: b]", "never closed"),
-    ("a cat] walks", "no matching"),
-    ("[a cat]", "does not start with a time"),
+    ("[0s: a] b]", "no matching"),  # plain text with brackets is a plain prompt: only timestamped ones
+    ("[0s: a] [a cat]", "does not start with a time"),
     ("[4s-2s: x]", "before it starts"),
     ("[2s-2s: x]", "before it starts"),
     ("[0s: a] [9s: b]", "beyond the video length"),
@@ -178,3 +178,14 @@ def test_preview_shapes() -> None:
     for channels in (4, 16):
         img = latent_preview(torch.randn(1, channels, 3, 8, 10))
         assert img.shape == (8, 30, 3) and img.dtype == np.uint8
+
+
+def test_previews_are_shown_as_a_readable_grid() -> None:
+    """A 64-bucket window (9 latent frames of 8x8) was an 8x72 strip; now a 3x3 grid, enlarged."""
+    strip = latent_preview(torch.randn(1, 4, 9, 8, 8))
+    grid = readable(strip, 9)
+    assert grid.shape == (240, 240, 3)
+    small = grid[::10, ::10]  # enlarged x10, nearest
+    assert np.array_equal(small[:8, 8:16], strip[:, 8:16]) and np.array_equal(small[16:, 16:], strip[:, 64:])
+    wide = readable(latent_preview(torch.randn(1, 4, 9, 80, 120)), 9)  # a 640-class bucket: no enlarging
+    assert wide.shape == (240, 360, 3)

@@ -1,9 +1,14 @@
-"""Timestamped prompts: "[0s: a cat walks] [2s-4s: the cat jumps]".
+r"""Timestamped prompts: "[0s: a cat walks] [2s-4s: the cat jumps]".
 
-Syntax: a prompt without any bracket is one prompt for the whole video (it may be empty). With
-brackets, every part must be `[<start>: text]` or `[<start>-<end>: text]` (times in seconds, with an
-optional "s"; only whitespace between brackets). A span without an end lasts until the next span
-starts (or the video ends). Mistakes raise `core.errors.InputError("prompt", problem, fix)`.
+Rule: a prompt is timestamped only when it contains a timestamp, a `[` followed by a time in seconds
+(optional "s"), an optional `-<end>` time and a colon: `[0s:`, `[2.5:`, `[2s-4s:`. Any other text,
+brackets included ("a sign reads [OPEN]", "[a cat]"), is one plain prompt for the whole video (it
+may be empty). In a timestamped prompt every part must be `[<start>: text]` or `[<start>-<end>:
+text]`, with only whitespace between parts, and brackets cannot nest inside a part. `\[` and `\]`
+are literal brackets anywhere (they never open or close a part; the backslash is dropped): write
+`a clock shows \[12:30]` for a plain prompt that would otherwise read as a timestamp. A span
+without an end lasts until the next span starts (or the video ends). Mistakes raise
+`core.errors.InputError("prompt", problem, fix)`.
 
 `prompts_per_section` turns spans into one (possibly blended) prompt per section: span times are
 snapped to the nearest section boundary (a span
@@ -23,9 +28,11 @@ from core.errors import InputError
 
 _EXAMPLE = "e.g. [0s: a cat walks] [2s-4s: the cat jumps]"
 _NUMBER = r"[-+]?\d+(?:\.\d*)?|[-+]?\.\d+"
-_HEADER = re.compile(
-    rf"^\s*(?P<start>{_NUMBER})\s*s?\s*(?:-\s*(?P<end>{_NUMBER})\s*s?\s*)?:(?P<text>.*)$", re.DOTALL
-)
+_TIMES = rf"\s*(?P<start>{_NUMBER})\s*s?\s*(?:-\s*(?P<end>{_NUMBER})\s*s?\s*)?:"
+_HEADER = re.compile(rf"^{_TIMES}(?P<text>.*)$", re.DOTALL)
+_TIMESTAMP = re.compile(rf"(?<!\\)\[{_TIMES}")  # an unescaped '[' opening a timestamp
+_BRACKET = re.compile(r"(?<!\\)[\[\]]")        # unescaped brackets: the ones that structure a prompt
+_ESCAPE_FIX = r"write \[ and \] for brackets that are part of the text"
 
 SectionPrompt = tuple[tuple[str, float], ...]  # ((text, weight), ...) with weights summing to 1
 
@@ -41,35 +48,54 @@ def _error(problem: str, fix: str) -> InputError:
     return InputError("prompt", problem, fix)
 
 
-def parse_timestamped_prompt(text: str, seconds: float) -> list[PromptSpan]:
-    """Spans sorted by start; plain text (no brackets) -> one span [0, seconds)."""
-    if "[" not in text and "]" not in text:
-        return [PromptSpan(0.0, float(seconds), text.strip())]
+def is_timestamped(text: str) -> bool:
+    """Whether `text` contains an unescaped timestamp such as `[0s:` or `[2s-4s:` (see the rule above)."""
+    return _TIMESTAMP.search(text) is not None
 
+
+def unescape(text: str) -> str:
+    return text.replace("\\[", "[").replace("\\]", "]")
+
+
+def parse_timestamped_prompt(text: str, seconds: float) -> list[PromptSpan]:
+    """Spans sorted by start; a plain prompt (no timestamp) -> one span [0, seconds)."""
+    if not is_timestamped(text):
+        return [PromptSpan(0.0, float(seconds), unescape(text).strip())]
+
+    brackets = [m.start() for m in _BRACKET.finditer(text)]
     raw: list[tuple[float, float | None, str, str]] = []  # start, end, text, original bracket
-    position = 0
-    while position < len(text):
-        open_at = text.find("[", position)
+    position, i = 0, 0
+    while True:
+        open_at = brackets[i] if i < len(brackets) else -1
         outside = text[position: open_at if open_at >= 0 else len(text)]
-        if "]" in outside:
-            raise _error(f"a ']' at position {position + outside.index(']')} has no matching '['",
-                         f"open every bracket with '[', {_EXAMPLE}")
+        if open_at >= 0 and text[open_at] == "]":
+            raise _error(f"a ']' at position {open_at} has no matching '['",
+                         f"open every part with '[', {_EXAMPLE}, or {_ESCAPE_FIX}")
         if outside.strip():
             raise _error(f"text outside brackets: {outside.strip()!r}",
-                         f"put every part of a timestamped prompt inside [time: text], {_EXAMPLE}")
+                         f"put every part of a timestamped prompt inside [time: text], {_EXAMPLE}; or "
+                         f"{_ESCAPE_FIX} (e.g. \\[12:30])")
         if open_at < 0:
             break
-        close_at = text.find("]", open_at + 1)
-        nested = text.find("[", open_at + 1)
-        if close_at < 0 or (0 <= nested < close_at):
+        close = i + 1
+        if close >= len(brackets):
             raise _error(f"the '[' at position {open_at} is never closed", f"close it with ']', {_EXAMPLE}")
-        body = text[open_at + 1: close_at]
-        raw.append(_parse_bracket(body))
-        position = close_at + 1
+        if text[brackets[close]] == "[":
+            raise _nested(text, open_at, brackets[close])
+        raw.append(_parse_bracket(text[open_at + 1: brackets[close]]))
+        position, i = brackets[close] + 1, close + 1
 
-    if not raw:
-        raise _error("the prompt has brackets but no [time: text] part", _EXAMPLE)
     return _resolve_spans(raw, float(seconds))
+
+
+def _nested(text: str, open_at: int, inner_at: int) -> InputError:
+    """A '[' before the part that `open_at` opens is closed: the next part, or a bracket inside this one."""
+    if _TIMESTAMP.match(text, inner_at):
+        return _error(f"the '[' at position {open_at} is never closed before the next part starts at "
+                      f"position {inner_at}", f"close each part with ']', {_EXAMPLE}")
+    part = text[open_at: inner_at + 12].strip()
+    return _error(f"a '[' at position {inner_at} is inside the part {part!r}...; brackets cannot nest "
+                  "inside a timestamped part", f"{_ESCAPE_FIX}, e.g. [0s: a sign reads \\[OPEN\\]]")
 
 
 def _parse_bracket(body: str) -> tuple[float, float | None, str, str]:
@@ -79,7 +105,7 @@ def _parse_bracket(body: str) -> tuple[float, float | None, str, str]:
                      f"start each bracket with a time in seconds, {_EXAMPLE}")
     start = float(match["start"])
     end = float(match["end"]) if match["end"] is not None else None
-    words = match["text"].strip()
+    words = unescape(match["text"]).strip()
     if not words:
         raise _error(f"[{body.strip()}] has no text", "write what should happen after the colon")
     for value in (start, end):

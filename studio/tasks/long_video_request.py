@@ -2,29 +2,54 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from core.errors import InputError
 from studio.fields import (
     MAX_SEED,
+    check_value,
+    field_spec,
     param,
     seed_param,
     settings_of,
     validate_fields,
     values_from_settings,
 )
+from studio.outputs import atomic_save_png, copy_input
 from studio.validation import as_bool, as_image
 from studio.video_io import probe_video
 
 MODES = ("framepack", "f1", "extend")
 SAMPLERS = ("unipc", "euler")
 PRESET_FOR_MODE = {"framepack": "framepack", "f1": "framepack-f1", "extend": "framepack-f1"}
+
+
+def planned_length(seconds: float, window: int, mode: str, fps: int = 30) -> tuple[int, float]:
+    """(frames, seconds) a job really makes: the video is rounded to whole sections by the same
+    schedule the pipeline runs (5 s of FramePack at window 9 = 4 sections = 145 frames = 4.83 s).
+    In extend mode this is what is added after the video's own frames."""
+    from models.framepack import schedule
+
+    frames = schedule.total_frames(schedule.section_count(seconds, window, fps), window)
+    frames -= 1 if mode == "extend" else 0  # the video's last frame stands in for the start frame
+    return frames, frames / fps
+
+
+def planned_length_text(seconds: Any, window: Any, mode: Any) -> str:
+    """The real length, for the UI under the length control (a bad value says where it is wrong)."""
+    try:
+        seconds = check_value("total_second_length", field_spec(LongVideoRequest, "total_second_length"),
+                              seconds, 5.0)
+        window = check_value("latent_window_size", field_spec(LongVideoRequest, "latent_window_size"), window, 9)
+    except InputError as err:
+        return f"<small>⚠ {err}</small>"
+    frames, real = planned_length(seconds, window, mode)
+    added = " added after the video" if mode == "extend" else ""
+    return f"<small>Real length: {frames} frames{added} = **{real:.2f} s** at 30 fps (whole sections)</small>"
 
 
 @dataclass
@@ -37,7 +62,9 @@ class LongVideoRequest:
                              "ends up starting from). Optional in extend mode (the video's last frame is used).",
                              positional=True, optional=True, cli=("--image",))
     prompt: str = param("", "text", "Prompt", 'What happens. Timestamped: "[0s: a cat sits] [2s-4s: the cat '
-                        'jumps]" switches prompts at section boundaries.', lines=3)
+                        'jumps]" switches prompts at section boundaries; other brackets are plain text '
+                        '(write \\[ for a bracket that would read as a time, e.g. "a clock shows \\[12:30]").',
+                        lines=3)
     n_prompt: str = param("", "text", "Negative prompt", "What to avoid. Only used when CFG (cfg) is above 1.",
                           cli=("--negative-prompt",))
     seed: int = seed_param(31337)
@@ -147,17 +174,14 @@ class LongVideoRequest:
         data = settings_of(self)
         data["input_image"] = None
         if self.image_array is not None:
-            Image.fromarray(self.image_array).save(job_dir / "input_image.png")
+            atomic_save_png(self.image_array, job_dir / "input_image.png")
             data["input_image"] = "input_image.png"
         data["end_frame"] = None
         if self.end_array is not None:
-            Image.fromarray(self.end_array).save(job_dir / "end_frame.png")
+            atomic_save_png(self.end_array, job_dir / "end_frame.png")
             data["end_frame"] = "end_frame.png"
         if self.input_video:
-            name = "input_video" + (Path(self.input_video).suffix.lower() or ".mp4")
-            if not (job_dir / name).exists():
-                shutil.copyfile(self.input_video, job_dir / name)
-            data["input_video"] = name
+            data["input_video"] = copy_input(self.input_video, job_dir, "input_video")
         return data
 
     @classmethod
