@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image
 
 from core.errors import InputError, JobStopped
 from studio.env import StudioEnv
@@ -26,6 +24,7 @@ from studio.fields import (
     validate_fields,
     values_from_settings,
 )
+from studio.outputs import atomic_save_png, copy_input
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
@@ -145,10 +144,7 @@ class InterpolateRequest:
         self.info = probe_video(self.video, field="video")
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
-        copy = Path(job_dir) / ("input" + (Path(self.video).suffix.lower() or ".mp4"))
-        if not copy.exists():
-            shutil.copyfile(self.video, copy)
-        return {**settings_of(self), "video": copy.name}
+        return {**settings_of(self), "video": copy_input(self.video, job_dir, "input")}
 
     @classmethod
     def from_settings(cls, data: dict[str, Any], base_dir: Path) -> "InterpolateRequest":
@@ -161,13 +157,15 @@ def _side_by_side(original: np.ndarray, made: np.ndarray) -> np.ndarray:
 
 def run_interpolate(req: InterpolateRequest, ctx: JobContext) -> Iterator[Event]:
     info = req.info
-    n_in = count_frames(req.video)
+    # The frames iter_frames will deliver (VFR input: resampled by its timestamps to info.fps).
+    n_in = info.frames if info.frames is not None else count_frames(req.video)
     if n_in < 2:
         raise InputError("video", f"has {n_in} frame(s)", "use a video with at least 2 frames")
     n_out = (n_in - 1) * req.factor + 1
     out_fps = info.fps * req.factor if req.keep_duration else info.fps
     ctx.record["interpolation"] = {"input_frames": n_in, "output_frames": n_out, "input_fps": info.fps,
-                                   "output_fps": out_fps, "method": req.method}
+                                   "output_fps": out_fps, "method": req.method,
+                                   "input_seconds": round(info.duration, 4), "input_vfr": info.vfr}
     yield Progress(0, n_in - 1, f"interpolating {n_in} frames x{req.factor} ({req.method})")
 
     with open_method(req.method, ctx, width=info.width, height=info.height, seconds=n_out / out_fps,
@@ -210,7 +208,7 @@ def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[Any]
                 if writer:
                     writer.write(frame)
                 else:
-                    Image.fromarray(frame).save(out_path / f"{index:08d}.png")
+                    atomic_save_png(frame, out_path / f"{index:08d}.png")
                 if sbs:
                     sbs.write(np.concatenate([last_original, frame], axis=1))
                 written += 1
