@@ -1,6 +1,8 @@
 """Runs one task as a job: job folder, settings.json, timings, stop and failure bookkeeping.
 
 UI, API and CLI all go through `run_job`, so a job started anywhere leaves the same files behind.
+settings.json records the process running the job, so a later start can tell a job that died
+with its process (see studio.outputs.recover_interrupted) from one still running.
 """
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from typing import Any, Iterator
 from core.errors import DeviceOutOfMemory, JobStopped, StudioError
 from studio.env import StudioEnv
 from studio.events import Event, PartialVideo, Progress, Result
-from studio.outputs import new_job_dir, read_settings, write_settings
+from studio.outputs import (
+    contained_request,
+    disk_full_error,
+    new_job_dir,
+    process_identity,
+    read_settings,
+    write_settings,
+)
 from studio.tasks.base import JobContext, TaskSpec
 
 _VERSIONED = ("torch", "diffusers", "transformers", "gradio", "numpy", "opencv-python-headless", "imageio-ffmpeg")
@@ -38,8 +47,12 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
 
     A stop keeps every partial file and ends with status "stopped" (JobStopped is re-raised so
     the caller can tell the user); any failure is recorded with its message before re-raising.
+    A full outputs disk (anywhere: input copies, mp4s, PNGs, settings.json) is raised as DiskFull.
     """
-    job_dir = new_job_dir(env.outputs, spec.name)
+    try:
+        job_dir = new_job_dir(env.outputs, spec.name)
+    except OSError as err:
+        raise (disk_full_error(err, env.outputs) or err) from err
     ctx = JobContext(job_dir=job_dir, env=env, stop=stop or threading.Event())
     started = time.time()
     settings: dict[str, Any] = {
@@ -47,17 +60,22 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
         "job_id": job_dir.name,
         "created": dt.datetime.now().isoformat(timespec="seconds"),
         "status": "running",
+        "process": process_identity(),
         "tiny_weights": env.tiny,
-        "request": request.to_settings(job_dir),
+        "noise": spec.output_is_noise(request, env),  # tiny weights AND the method runs weights
         "versions": versions(),
         **(extra or {}),
     }
-    write_settings(job_dir, settings)
     partials: list[str] = []
     try:
+        write_settings(job_dir, settings)  # first, so a job killed while copying inputs is recovered
+        settings["request"] = request.to_settings(job_dir)
+        write_settings(job_dir, settings)
         for event in spec.run(request, ctx):
             if isinstance(event, PartialVideo):
                 partials.append(Path(event.path).name)
+                settings["partials"] = _existing(job_dir, partials)
+                write_settings(job_dir, settings)  # a kill -9 after this still finds the partial
             elif isinstance(event, Result):
                 settings["result"] = {"video": Path(event.video).name, **event.metadata}
             yield event
@@ -68,6 +86,10 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
         raise
     except BaseException as err:
         settings["status"] = "failed"
+        full = disk_full_error(err, env.outputs)
+        if full is not None:
+            settings["message"] = str(full)
+            raise full from err
         if "torch" in sys.modules and not isinstance(err, DeviceOutOfMemory):
             # Model tasks report OOM through memory.oom_guard with their plan; this catches the rest.
             from memory.oom import describe, free_device_memory, is_oom
@@ -85,21 +107,38 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
 
             free_device_memory()  # what the failed or stopped job held goes back to the device
         settings.update(ctx.record)
-        settings["partials"] = partials
+        settings["partials"] = _existing(job_dir, partials)
         settings["timings"] = {"total_s": round(time.time() - started, 3), **settings.get("timings", {})}
+        _save(job_dir, settings, env.outputs)
+
+
+def _save(job_dir: Path, settings: dict[str, Any], outputs: Path) -> None:
+    """The final settings.json; a full disk here is reported with the outputs folder's free space."""
+    try:
         write_settings(job_dir, settings)
+    except (OSError, StudioError) as err:  # atomic_path raises DiskFull naming the job folder
+        raise (disk_full_error(err, outputs) or err) from err
+
+
+def _existing(job_dir: Path, names: list[str]) -> list[str]:
+    """`names` without repeats and without files that are gone (a newer partial replaced them)."""
+    return [n for n in dict.fromkeys(names) if (job_dir / n).is_file()]
 
 
 def rerun_request(spec_by_name: dict[str, TaskSpec], settings_path: Path) -> tuple[TaskSpec, Any]:
-    """The task and re-validated request stored in a past job's settings.json."""
+    """The task and re-validated request stored in a past job's settings.json. Every media field
+    must name a file inside the job folder (InputError naming the field otherwise)."""
     settings_path = Path(settings_path)
     settings = read_settings(settings_path)
     base = settings_path if settings_path.is_dir() else settings_path.parent
     name = settings.get("task")
     if name not in spec_by_name:
         raise StudioError(f"settings.json names task {name!r}, which this studio does not have")
+    if not isinstance(settings.get("request"), dict):
+        raise StudioError(f"{settings_path} holds no request (the job ended before its inputs were saved)")
     spec = spec_by_name[name]
-    return spec, spec.request_type.from_settings(settings["request"], base)
+    data = contained_request(spec.request_type, settings["request"], base)
+    return spec, spec.request_type.from_settings(data, base)
 
 
 def drain(events: Iterator[Event]) -> Result | None:

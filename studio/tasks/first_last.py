@@ -22,7 +22,6 @@ Reads top to bottom: inputs -> size -> preview -> the method's loop -> transitio
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -38,6 +37,7 @@ from studio.fields import (
     validate_fields,
     values_from_settings,
 )
+from studio.outputs import copy_input
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
@@ -152,10 +152,7 @@ class FirstLastRequest:
                 data[name] = f"{name}.png"
         for name in ("clip_a", "clip_b"):
             if data[name]:
-                copy = Path(job_dir) / f"{name}{Path(data[name]).suffix.lower() or '.mp4'}"
-                if not copy.exists():
-                    shutil.copyfile(data[name], copy)
-                data[name] = copy.name
+                data[name] = copy_input(data[name], job_dir, name)
         return data
 
     @classmethod

@@ -29,6 +29,7 @@ from studio.fields import (
     validate_fields,
     values_from_settings,
 )
+from studio.outputs import copy_input
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
@@ -156,10 +157,7 @@ class PoseRequest:
         data["reference_image"] = "reference_image.png"
         for name in MOTION_FIELDS:
             if data[name]:
-                copy = Path(job_dir) / f"{name}{Path(data[name]).suffix.lower()}"
-                if not copy.exists():
-                    shutil.copyfile(data[name], copy)
-                data[name] = copy.name
+                data[name] = copy_input(data[name], job_dir, name)
         return data
 
     @classmethod
@@ -199,10 +197,7 @@ class ExtractPoseRequest:
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
         data = settings_of(self)
-        copy = Path(job_dir) / f"driving{Path(self.video).suffix.lower()}"
-        if not copy.exists():
-            shutil.copyfile(self.video, copy)
-        data["video"] = copy.name
+        data["video"] = copy_input(self.video, job_dir, "driving")
         return data
 
     @classmethod

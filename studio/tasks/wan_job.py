@@ -2,14 +2,13 @@
 in the pump inside a placed job, turning its step reports into events, and writing their files."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator
 
 import numpy as np
-from PIL import Image
 
 from studio.events import Event, Preview, Progress
+from studio.outputs import atomic_save_png
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.video_io import Mp4Writer
@@ -24,9 +23,7 @@ def fp8_components(req: Any) -> tuple[str, ...]:
 
 def save_png(array: np.ndarray, path: Path) -> None:
     """Written under a temporary name and renamed: never a half-written PNG under its final name."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+    atomic_save_png(array, path)
 
 
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int) -> None:
