@@ -9,6 +9,13 @@ from core.errors import StudioError
 from studio.env import StudioEnv
 from studio.presets import download_patterns, get_preset, hub_offline
 
+OFFLINE_REASON = "offline (--offline / HF_HUB_OFFLINE): downloads are off"
+
+
+def downloads_off_reason(env: StudioEnv) -> str | None:
+    """Why Download cannot fetch anything here, or None when it may try (shown beside the button)."""
+    return OFFLINE_REASON if env.offline or hub_offline() else None
+
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:
     """A TCP connect to the hub endpoint: answers in seconds instead of hanging on retries."""
@@ -29,8 +36,8 @@ def download_preset(env: StudioEnv, preset_id: str, log: Callable[[str], None] =
     if preset.is_tiny or not preset.components:
         log(f"{preset_id}: nothing to download")
         return
-    if env.offline or hub_offline():
-        raise StudioError("Offline mode (--offline or HF_HUB_OFFLINE=1): downloads are disabled. "
+    if downloads_off_reason(env):
+        raise StudioError("Offline mode (--offline or HF_HUB_OFFLINE=1): downloads are off. "
                           "Restart without --offline, or copy the files into the HF cache / --models-dir.")
     if not hub_reachable():
         raise StudioError("The Hugging Face hub cannot be reached from this machine. "

@@ -13,6 +13,10 @@ from typing import Any, Mapping
 from core.errors import InputError, StudioError
 from studio.presets import Preset, get_preset, load_presets
 
+FULL_MODEL = "plan for the full model"
+FULL_MODEL_NOTE = FULL_MODEL + " {full!r} (tiny mode runs tiny weights {tiny!r}, which this plan does not cover)"
+_VERDICTS = {": DOES NOT FIT": ": the full model DOES NOT FIT here", ": fits": ": the full model fits here"}
+
 
 def plan_for(preset: Preset | str, width: int, height: int, seconds: float | None = None,
              vram_gb: float | None = None, ram_gb: float | None = None,
@@ -31,9 +35,10 @@ def plan_for(preset: Preset | str, width: int, height: int, seconds: float | Non
     notes: list[str] = list(options.pop("notes", ()))
     source = preset
     if preset.is_tiny and not modules:
+        # Without the twin's built modules there are no tiny sizes to plan: plan (and name) the
+        # full model, which is what the user will run later, and say so first.
         source = all_presets[preset.tiny_of]
-        notes.append(f"{preset.id} is the tiny twin of {source.id!r}: without its built modules this is the "
-                     f"plan of the full-size {source.id!r} model")
+        notes.insert(0, FULL_MODEL_NOTE.format(full=source.id, tiny=preset.id))
     components: Mapping[str, Any] = modules if modules else source.raw.get("components", {})
     if source.components:
         profile = get_family(preset.family).profile
@@ -41,13 +46,31 @@ def plan_for(preset: Preset | str, width: int, height: int, seconds: float | Non
         from memory.profile import weightless_profile
 
         profile = weightless_profile(preset.family)
-    family_options = {k: preset.defaults[k] for k in profile.preset_options if k in preset.defaults}
+    family_options = {k: source.defaults[k] for k in profile.preset_options if k in source.defaults}
     options["options"] = {**family_options, **(options.get("options") or {})}
     window = options.pop("window", None)
-    if window is None and preset.defaults.get("latent_window_size"):
-        window = int(preset.defaults["latent_window_size"])
+    if window is None and source.defaults.get("latent_window_size"):
+        window = int(source.defaults["latent_window_size"])
     return make_plan(profile, components, width, height, seconds, vram_gb, ram_gb, gpu_memory_preservation_gb,
-                     frames=frames, window=window, label=preset.id, notes=tuple(notes), **options)
+                     frames=frames, window=window, label=source.id, notes=tuple(notes), **options)
+
+
+def plan_text(plan: Any) -> str:
+    """`format_plan`, except that a full model's plan standing in for its tiny twin says so on its
+    first line and words its verdict as the full model's (the tiny run itself is far smaller)."""
+    from memory.plan import format_plan
+
+    text = format_plan(plan)
+    stand_in = next((n for n in plan.notes if n.startswith(FULL_MODEL)), None)
+    if stand_in is None:
+        return text
+    lines = [line for line in text.splitlines() if line.strip() != f"note: {stand_in}"]  # it heads the text
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("peak VRAM"):
+            for verdict, worded in _VERDICTS.items():
+                if line.endswith(verdict):
+                    lines[i] = line[: -len(verdict)] + worded
+    return "\n".join([stand_in, *lines])
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -88,8 +111,6 @@ def _option_value(text: str) -> Any:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Prints the plan; 0 when it fits, 1 when it does not, 2 on bad input."""
-    from memory.plan import format_plan
-
     try:
         preset = get_preset(args.preset)
         d = preset.defaults
@@ -112,5 +133,5 @@ def run_plan(args: argparse.Namespace) -> int:
     except (StudioError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(plan.to_dict(), indent=2) if args.json else format_plan(plan))
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else plan_text(plan))
     return 0 if plan.fits else 1

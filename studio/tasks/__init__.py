@@ -15,6 +15,10 @@ from studio.tasks.pose import (
 )
 
 
+def _interpolation_uses_weights(request: InterpolateRequest) -> bool:
+    return request.method != "flow"  # flow is optical flow on the CPU: no weights, real under --tiny
+
+
 def all_tasks() -> dict[str, TaskSpec]:
     tasks = [
         TaskSpec("long_video", "Long video", LongVideoRequest, run_long_video, "studio.ui.tabs.long_video",
@@ -25,12 +29,13 @@ def all_tasks() -> dict[str, TaskSpec]:
                  "reference image + driving video / skeleton / OpenPose JSON -> animation (same as /pose_animate)",
                  cli_aliases=("pose",)),
         TaskSpec("extract_pose", "Pose extraction", ExtractPoseRequest, run_extract_pose, "",
-                 "video -> skeleton video + OpenPose JSON, offline on the CPU (same as /extract_pose)"),
+                 "video -> skeleton video + OpenPose JSON, offline on the CPU (same as /extract_pose)",
+                 uses_weights=lambda request: False),  # mediapipe's bundled models, never tiny
         TaskSpec("frame_inout", "Frame In/Out", FrameInOutRequest, run_frame_inout, "studio.ui.tabs.frame_inout",
                  "image on a larger canvas + trajectories (JSON) + identity -> objects enter / leave the frame "
                  "(same as /frame_inout)"),
         TaskSpec("interpolate", "Interpolation", InterpolateRequest, run_interpolate, "studio.ui.tabs.interpolation",
-                 "2x–16x frame interpolation (same as /interpolate)"),
+                 "2x–16x frame interpolation (same as /interpolate)", uses_weights=_interpolation_uses_weights),
     ]
     return {t.name: t for t in tasks}
 

@@ -56,3 +56,10 @@ class TaskSpec:
                          # by another task's tab (extract_pose lives in the pose tab)
     cli_help: str = ""
     cli_aliases: tuple[str, ...] = ()  # shorter subcommand names (`python -m studio pose`)
+    # Whether a request runs model weights (default: every request does). Under --tiny those
+    # weights are random, so only such jobs are labelled noise (flow interpolation uses none).
+    uses_weights: Callable[[Any], bool] | None = None
+
+    def output_is_noise(self, request: Any, env: StudioEnv) -> bool:
+        """True when this job's output comes from tiny random weights (settings.json "noise")."""
+        return bool(env.tiny) and (self.uses_weights is None or bool(self.uses_weights(request)))
