@@ -18,6 +18,9 @@ class StudioEnv:
     vram_gb: float | None = None  # virtual device budget (CPU) or override of the probe
     queue_size: int = 16
     max_upload_mb: int = 2048
+    # Several people use this server (--auth, --share, a Space): each one sees only their own jobs
+    # and files. Alone on 127.0.0.1, the Outputs tab lists every job in the folder (CLI ones too).
+    shared: bool = False
     presets: dict[str, Preset] = field(default_factory=load_presets)
 
     def __post_init__(self) -> None:

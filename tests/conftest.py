@@ -74,8 +74,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(tmp_path_factory: pytest.TempPathFactory, script: Path):
-    """`python <script> --tiny` on a free loopback port; yields (url, outputs folder)."""
+def start_server(tmp_path_factory: pytest.TempPathFactory, script: Path, *extra_args: str):
+    """`python <script> --tiny [extra_args]` on a free loopback port; yields (url, outputs folder)."""
     port = free_port()
     outputs = tmp_path_factory.mktemp("server_outputs")
     env = {**os.environ, "HF_HOME": str(tmp_path_factory.mktemp("server_hf")), "HF_HUB_OFFLINE": "1",
@@ -83,7 +83,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, script: Path):
            "FRAME_STUDIO_TINY_DIR": str(tmp_path_factory.mktemp("server_tiny"))}
     log = open(outputs.parent / "server.log", "w")
     proc = subprocess.Popen([sys.executable, str(script), "--tiny", "--offline", "--port", str(port),
-                             "--outputs", str(outputs)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--outputs", str(outputs), *extra_args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:

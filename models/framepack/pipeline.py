@@ -52,7 +52,7 @@ from core.errors import InputError
 from core.stop import stopped
 from models import sampling
 from models.framepack import buckets, encode, prompts, schedule
-from models.framepack.preview import latent_preview
+from models.framepack.preview import latent_preview, readable
 from models.framepack.teacache import TeaCache
 
 ENCODE_COMPONENTS = ("text_encoder", "text_encoder_2", "image_encoder", "vae")
@@ -319,7 +319,7 @@ def _denoise_section(placement: Any, params: FramePackParams, k: int, noise: tor
             raise stopped(k, total_sections, "sections")
         if on_step is not None:
             on_step(StepInfo(section=k, step=step.i + 1, total_steps=step.total,
-                             preview=latent_preview(step.denoised)))
+                             preview=readable(latent_preview(step.denoised), step.denoised.shape[2])))
 
     if teacache is not None:
         teacache.new_section(params.steps)

@@ -8,6 +8,8 @@ resolution (the UI may upscale it). Tiny weights preview as noise.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -45,3 +47,19 @@ def latent_preview(latents: torch.Tensor) -> np.ndarray:
     rgb = torch.einsum("cthw,cr->thwr", x, weight) + bias  # (T, h, w, 3) in about [0, 1]
     rgb = (rgb.clamp(0, 1) * 255).round().to(torch.uint8)
     return torch.cat(list(rgb), dim=1).numpy()
+
+
+def readable(strip: np.ndarray, frames: int, min_side: int = 240) -> np.ndarray:
+    """A frames-left-to-right strip -> a near-square grid of its frames, enlarged (nearest, whole
+    factors) until its shorter side reaches `min_side`: a small bucket's 9 latent frames are an
+    8x72 strip that no browser shows legibly."""
+    h, total_w, _ = strip.shape
+    w = total_w // max(frames, 1)
+    cols = max(1, math.ceil(math.sqrt(frames * h / max(w, 1))))
+    rows = math.ceil(frames / cols)
+    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for i in range(frames):
+        r, c = divmod(i, cols)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = strip[:, i * w:(i + 1) * w]
+    scale = max(1, math.ceil(min_side / min(grid.shape[:2])))
+    return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)

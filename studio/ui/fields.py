@@ -4,39 +4,85 @@ gradio's Slider/Dropdown/Radio reject out-of-range values in `preprocess` with m
 "Value 17 is greater than maximum value 16." that do not say which parameter was wrong; API users
 see only that. These subclasses re-raise the same rejection with the field name and a fix. They
 render with the parent's frontend (`is_template`).
+
+Number controls made by `Controls` also run the request's own check of their declared field first
+(`field_check`), so a bad value gets the very sentence the request, the API and the CLI give ("seed:
+'abc' is not a number — use a whole number from 0 to 4294967295"), and image uploads are checked
+from their header before gradio converts them. gradio's slider clamps a typed out-of-range value
+silently when its number box loses focus; `_KEEP_OUT_OF_RANGE` stops that in the browser, and the
+value is refused by name on leaving the box and again at Start.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from core.errors import InputError
+from studio.validation import IMAGE_FIX, check_image_header
+
+
+def _field_name(component: gr.components.Component) -> str:
+    return getattr(component, "api_field", None) or component.label or "value"
+
+
+def _refuse(err: InputError) -> gr.Error:
+    return gr.Error(str(err), title=f"Check '{err.field}'")
+
+
+def _num(value: float) -> str:
+    """4294967295, not 4.29497e+09; 0.05, not 0.05000000001."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _shown(payload: Any) -> str:
+    """The value as a user knows it: an upload by its file name, never a FileData repr."""
+    name = getattr(payload, "orig_name", None) or (Path(payload.path).name if getattr(payload, "path", None) else None)
+    text = repr(name) if name else repr(payload)
+    return text if len(text) <= 80 else text[:77] + "..."
+
 
 def _named(component: gr.components.Component, payload: Any, parent_preprocess) -> Any:
+    field = _field_name(component)
     try:
         return parent_preprocess(payload)
-    except Exception as err:
-        field = getattr(component, "api_field", None) or component.label or "value"
-        if isinstance(component, gr.Image):
-            fix = "upload a PNG, JPEG or WebP image"
-        elif isinstance(component, gr.Video):
-            fix = "upload a video file (mp4, mov, webm, mkv, avi, gif)"
-        elif isinstance(component, gr.Checkbox):
-            fix = "use true or false"
-        elif getattr(component, "minimum", None) is not None and getattr(component, "maximum", None) is not None:
-            fix = f"use a number from {component.minimum:g} to {component.maximum:g}"
-        elif isinstance(component, gr.Number):
-            fix = "use a number" + (f" of at least {component.minimum:g}" if component.minimum is not None else "")
-        else:
-            fix = "use one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
-        raise gr.Error(f"{field}: {payload!r} is not accepted ({err}) — {fix}", title=f"Check '{field}'") from None
+    except gr.Error as err:
+        if str(getattr(err, "message", err)).startswith(f"{field}: "):
+            raise
+    except Exception:  # gradio's own reasons name no field ("'<' not supported between ...")
+        pass
+    if isinstance(component, gr.Image):
+        fix = IMAGE_FIX
+    elif isinstance(component, gr.Video):
+        fix = "upload a video file (mp4, mov, webm, mkv, avi, gif)"
+    elif isinstance(component, gr.Checkbox):
+        fix = "use true or false"
+    elif getattr(component, "minimum", None) is not None and getattr(component, "maximum", None) is not None:
+        fix = f"use a number from {_num(component.minimum)} to {_num(component.maximum)}"
+    elif isinstance(component, gr.Number):
+        fix = "use a number" + (f" of at least {_num(component.minimum)}" if component.minimum is not None else "")
+    else:
+        fix = "use one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
+    raise gr.Error(f"{field}: {_shown(payload)} is not accepted — {fix}", title=f"Check '{field}'")
+
+
+def _checked(component: gr.components.Component, payload: Any) -> Any:
+    """The request's own check of the declared field (set by Controls), as the control's refusal."""
+    check = getattr(component, "field_check", None)
+    if check is None or payload is None:
+        return payload
+    try:
+        return check(payload)
+    except InputError as err:
+        raise _refuse(err) from None
 
 
 class FieldSlider(gr.Slider):
     is_template = True
 
     def preprocess(self, payload: Any) -> Any:
-        return _named(self, payload, super().preprocess)
+        return _named(self, _checked(self, payload), super().preprocess)
 
 
 class FieldDropdown(gr.Dropdown):
@@ -62,7 +108,7 @@ class FieldNumber(gr.Number):
     def preprocess(self, payload: Any) -> Any:
         if self.empty_is_default and payload in (None, "", 0):
             return None
-        return _named(self, payload, super().preprocess)
+        return _named(self, _checked(self, payload), super().preprocess)
 
 
 class FieldCheckbox(gr.Checkbox):
@@ -82,6 +128,16 @@ class FieldImage(gr.Image):
     is_template = True
 
     def preprocess(self, payload: Any) -> Any:
+        path = getattr(payload, "path", None)
+        if path and not (getattr(payload, "url", None) or "").startswith("data:"):
+            # Header first (a 20 KB PNG can claim 13000x13000), then the file as uploaded: gradio
+            # would convert it to RGB (and drop its alpha) before any check; as_image reads it,
+            # applies its EXIF orientation and converts it the same way for UI, API and CLI.
+            try:
+                check_image_header(_field_name(self), path)
+            except InputError as err:
+                raise _refuse(err) from None
+            return str(path)
         return _named(self, payload, super().preprocess)
 
 
@@ -93,6 +149,47 @@ class FieldVideo(gr.Video):
 
 
 # ------------------------------------------------------------------------------------------ controls
+
+
+# gradio's slider clamps its number box to [min, max] on blur without a word (500 s became 120 s).
+# A capture-phase blur listener (installed on page load) sees the event first: out of range, it
+# keeps the value (outlined), stops gradio's clamp and sends a `release` event, whose check names
+# the field; Start refuses the value too.
+_KEEP_OUT_OF_RANGE = """() => {
+  if (window.__frameStudioKeepsRange) return [];
+  window.__frameStudioKeepsRange = true;
+  document.addEventListener("blur", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "number"
+        || !(box.getAttribute("aria-label") || "").startsWith("number input for ")) return;
+    if (!box.validity.rangeOverflow && !box.validity.rangeUnderflow) { box.style.outline = ""; return; }
+    event.stopImmediatePropagation();
+    box.style.outline = "2px solid var(--error-text-color, #dc2626)";
+    box.dispatchEvent(new Event("pointerup", {bubbles: true}));
+  }, true);
+  return [];
+}"""
+
+
+def _accepted(value: Any) -> None:
+    """Nothing to do: the control's preprocess has already refused a bad value by name."""
+
+
+def checks_in_browser(component: gr.components.Component, name: str, spec: Any, default: Any) -> None:
+    """The request's check of `name` as the control's own (see FieldSlider/FieldNumber), run when
+    the user leaves the control, before Start (call inside the tab's Blocks)."""
+    from studio.fields import check_value
+
+    component.field_check = lambda value: check_value(name, spec, value, default)
+    quiet = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
+    if isinstance(component, FieldSlider):
+        root = gr.context.Context.root_block
+        if root is not None and not getattr(root, "keeps_out_of_range", False):  # once per page, on load
+            root.keeps_out_of_range = True
+            root.load(None, None, None, js=_KEEP_OUT_OF_RANGE, **quiet)
+        component.release(_accepted, component, None, **quiet)
+    else:
+        component.blur(_accepted, component, None, **quiet)
 
 
 class Controls:
@@ -116,6 +213,8 @@ class Controls:
         if name in self.made:
             raise ValueError(f"control {name!r} is placed twice")
         component = api_field(make_control(spec, self.defaults.get(name), **overrides), name)
+        if spec.kind in ("int", "float") and isinstance(component, (FieldSlider, FieldNumber)):
+            checks_in_browser(component, name, spec, self.defaults.get(name))
         if spec.kind in ("image", "video", "json", "file") and spec.help:
             gr.Markdown(f"<small>{spec.help}</small>", elem_classes=["field-help"])
         self.made[name] = component
@@ -142,20 +241,25 @@ class Controls:
         (images, videos): declaring them here makes `end_frame` optional for API callers, as the
         request declares. `fn(**values)` keeps any gradio special parameters it has (progress)."""
         import inspect
+        import typing
 
         inputs = self.api(names)
         own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=self.defaults.get(n))
-                  for n in inputs] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        # gradio injects special parameters (gr.Request, gr.Progress) only into positional ones: they
+        # stay first and positional, the declared fields follow as keywords.
+        params = own + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=self.defaults.get(n))
+                        for n in inputs]
         if inspect.isgeneratorfunction(fn):  # gradio streams only what is a generator function
-            def call(**kwargs: Any) -> Any:
-                yield from fn(**kwargs)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                yield from fn(*args, **kwargs)
         else:
-            def call(**kwargs: Any) -> Any:
-                return fn(**kwargs)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return fn(*args, **kwargs)
         call.__name__ = call.__qualname__ = fn.__name__
         call.__doc__ = fn.__doc__
         call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        # gradio finds gr.Request / gr.EventData parameters by their type hints.
+        call.__annotations__ = {k: v for k, v in typing.get_type_hints(fn).items() if k != "return"}
         return call, inputs
 
 

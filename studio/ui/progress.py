@@ -14,7 +14,7 @@ def bar_html(step: int, total: int) -> str:
             f'background:#f97316;height:10px;border-radius:4px"></div></div>')
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
@@ -35,20 +35,20 @@ class Clock:
         done = event.step - s0
         eta = ""
         if done > 0 and event.total > event.step:
-            eta = f" · about {_duration((now - t0) / done * (event.total - event.step))} left"
-        return f"{event.desc} · {_duration(elapsed)} elapsed{eta}"
+            eta = f" · about {duration_text((now - t0) / done * (event.total - event.step))} left"
+        return f"{event.desc} · {duration_text(elapsed)} elapsed{eta}"
 
 
 def plan_markdown(env: Any, preset: str, width: int, height: int, *, seconds: float | None = None,
                   frames: int | None = None, preservation: float = 6.0, fp8: bool = False) -> str:
-    """The memory plan as a code block (advisory in the tab; each job computes and stores its own)."""
-    from memory.plan import format_plan
-    from studio.planning import plan_for
+    """The memory plan as a code block (advisory in the tab; each job computes and stores its own).
+    Under --tiny it is the full model's plan, and its first line says so."""
+    from studio.planning import plan_for, plan_text
 
     try:
         plan = plan_for(env.preset_for(preset), int(width), int(height), seconds, env.vram_gb, None,
                         float(preservation), frames=frames, presets=env.presets,
                         fp8=("transformer",) if fp8 else ())
-        return "```\n" + format_plan(plan) + "\n```"
+        return "```\n" + plan_text(plan) + "\n```"
     except Exception as err:  # a half-filled form must not break the tab
         return f"_Memory plan unavailable: {err}_"

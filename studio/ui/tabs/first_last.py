@@ -72,9 +72,9 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                 result = gr.Video(label="Video", autoplay=True, interactive=False, elem_id="fl-result")
         assert not c.missing(), f"first-last layout misses {c.missing()}"
 
-        def first_last(**values: Any) -> Iterator[tuple[Any, ...]]:
+        def first_last(request: gr.Request, **values: Any) -> Iterator[tuple[Any, ...]]:
             clock = Clock()
-            for event in job_events(spec, lambda: FirstLastRequest(**values), env, control):
+            for event in job_events(spec, lambda: FirstLastRequest(**values), env, control, request):
                 if isinstance(event, Progress):
                     yield gr.skip(), clock.text(event), bar_html(event.step, event.total), gr.skip(), gr.skip()
                 elif isinstance(event, Preview):
@@ -92,8 +92,9 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
 
         fn, inputs = c.endpoint(first_last)
         start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, bar, morph, result], api_name="first_last",
-                    concurrency_id="device", concurrency_limit=1)
-        stop.click(lambda: control.stop() and None, None, None, api_name="stop_first_last", queue=False)
+                    concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
+        stop.click(control.stop_handler("first_last"), None, None, api_name="stop_first_last",
+                   concurrency_limit=None, show_progress="hidden")
         for control_input in (method, resolution, frames, fp8):
             control_input.change(lambda m, r, f, q: _plan(env, m, r, f, q), [method, resolution, frames, fp8], plan,
                                  api_visibility="private")

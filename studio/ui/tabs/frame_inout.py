@@ -177,11 +177,11 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         for source in (identity, mask, segmentation, box):
             source.change(_cutout, [identity, mask, segmentation, box], cutout, api_visibility="private")
 
-        def frame_inout(**values: Any) -> Iterator[tuple[Any, ...]]:
+        def frame_inout(request: gr.Request, **values: Any) -> Iterator[tuple[Any, ...]]:
             clock = Clock()
             skip = gr.skip()
             files: dict[str, str] = {}
-            for event in job_events(spec, lambda: FrameInOutRequest(**values), env, control):
+            for event in job_events(spec, lambda: FrameInOutRequest(**values), env, control, request):
                 if isinstance(event, Progress):
                     yield skip, clock.text(event), bar_html(event.step, event.total), skip, skip, skip
                 elif isinstance(event, Preview):
@@ -199,8 +199,9 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
 
         fn, inputs = c.endpoint(frame_inout)
         start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, bar, moved, full, result],
-                    api_name="frame_inout", concurrency_id="device", concurrency_limit=1)
-        stop.click(lambda: control.stop() and None, None, None, api_name="stop_frame_inout", queue=False)
+                    api_name="frame_inout", concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
+        stop.click(control.stop_handler("frame_inout"), None, None, api_name="stop_frame_inout",
+                   concurrency_limit=None, show_progress="hidden")
         for control_input in (frames, fp8):
             control_input.change(lambda f, q: _plan(env, f, q), [frames, fp8], plan, api_visibility="private")
 

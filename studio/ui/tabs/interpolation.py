@@ -13,6 +13,7 @@ from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events
+from studio.ui.progress import Clock, bar_html
 from studio.ui.registry import TabHandle
 
 
@@ -39,20 +40,21 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             with gr.Column():
                 preview = gr.Image(label="First pair: frame 0 | interpolated middle | frame 1", interactive=False)
                 status = gr.Markdown()
+                bar = gr.HTML()
                 result = gr.Video(label="Interpolated video", interactive=False)
                 comparison = gr.Video(label="Side by side (original | interpolated)", interactive=False)
         assert not c.missing(), f"interpolation layout misses {c.missing()}"
 
         # Parameter names are the public API of /interpolate (gradio_client keyword arguments).
-        def interpolate(progress: gr.Progress = gr.Progress(), **values: Any):
+        def interpolate(request: gr.Request, **values: Any):
             shown = None
-            for event in job_events(spec, lambda: InterpolateRequest(**values), env, control):
+            clock = Clock()
+            for event in job_events(spec, lambda: InterpolateRequest(**values), env, control, request):
                 if isinstance(event, Progress):
-                    progress((event.step, event.total), desc=event.desc)
-                    yield gr.skip(), f"{event.step} / {event.total} pairs", gr.skip(), gr.skip()
+                    yield gr.skip(), clock.text(event), gr.skip(), gr.skip(), bar_html(event.step, event.total)
                 elif isinstance(event, Preview):
                     shown = event.image
-                    yield shown, event.caption, gr.skip(), gr.skip()
+                    yield shown, event.caption, gr.skip(), gr.skip(), gr.skip()
                 elif isinstance(event, Result):
                     sbs = event.metadata.get("side_by_side")
                     sbs_path = str(Path(event.video).parent / sbs) if sbs else None
@@ -61,11 +63,12 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                            f"Done: {event.metadata['frames']} frames at {event.metadata['fps']:g} fps "
                            f"(job folder `{Path(event.video).parent.name}`)"
                            + (" — tiny random weights: the new frames are noise" if noise else ""),
-                           str(event.video), sbs_path)
+                           str(event.video), sbs_path, bar_html(1, 1))
 
         fn, inputs = c.endpoint(interpolate)
-        start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, result, comparison],
-                    api_name="interpolate", concurrency_id="device", concurrency_limit=1)
-        stop.click(lambda: control.stop() and None, None, None, api_name="stop_interpolate", queue=False)
+        start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, result, comparison, bar],
+                    api_name="interpolate", concurrency_limit=None, show_progress="hidden")
+        stop.click(control.stop_handler("interpolate"), None, None, api_name="stop_interpolate",
+                   concurrency_limit=None, show_progress="hidden")
 
     return TabHandle("interpolate", "Interpolation", "interpolate", list(c.api().values()), settings_loader(c))

@@ -10,7 +10,7 @@ from studio.env import StudioEnv
 from studio.events import PartialVideo, Preview, Progress, Result
 from studio.fields import defaults
 from studio.tasks import all_tasks
-from studio.tasks.long_video_request import LongVideoRequest
+from studio.tasks.long_video_request import LongVideoRequest, planned_length_text
 from studio.ui.compat import FramePackVideo
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events
@@ -44,18 +44,20 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         with gr.Row():
             with gr.Column():
                 with gr.Row():
-                    c("input_image", height=280)
+                    c("input_image", height=280, elem_id="lv-image")
                     with gr.Column():
                         c("end_frame", height=220)
                         c("end_frame_influence")
                 c("prompt")
                 c("n_prompt")
                 with gr.Row():
-                    start = gr.Button("Start generation", variant="primary")
-                    stop = gr.Button("Stop", interactive=True)
+                    start = gr.Button("Start generation", variant="primary", elem_id="lv-start")
+                    stop = gr.Button("Stop", interactive=True, elem_id="lv-stop")
                 with gr.Row():
                     mode = c("mode")
                     c("total_second_length")
+                real_length = gr.Markdown(planned_length_text(  # whole sections: 5 s runs as 4.83 s
+                    c.defaults["total_second_length"], c.defaults["latent_window_size"], c.defaults["mode"]))
                 with gr.Group(visible=False) as extend_group:
                     c("input_video")
                     c("extend_context_frames")
@@ -72,17 +74,18 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                     plan = gr.Markdown(_plan_text(env, "framepack", c.defaults["bucket"], 5, 6))
             with gr.Column():
                 preview = gr.Image(label="Latent preview" + (" (noise: tiny weights)" if env.tiny else ""),
-                                   interactive=False, height=200)
-                desc = gr.Markdown()
+                                   interactive=False, height=320, elem_id="lv-preview")
+                desc = gr.Markdown(elem_id="lv-status")
                 bar = gr.HTML()
-                result = gr.Video(label="Video (grows after every section)", autoplay=True, interactive=False)
+                result = gr.Video(label="Video (grows after every section)", autoplay=True, interactive=False,
+                                  elem_id="lv-result")
         compat_video = FramePackVideo(visible=False)
         assert not c.missing(), f"long-video layout misses {c.missing()}"
 
-        def stream(values: dict[str, Any]) -> Iterator[tuple[Any, Any, str, str]]:
+        def stream(values: dict[str, Any], request: gr.Request) -> Iterator[tuple[Any, Any, str, str]]:
             """(video path, preview, description, bar) updates for one job."""
             clock = Clock()
-            for event in job_events(spec, lambda: LongVideoRequest(**values), env, control):
+            for event in job_events(spec, lambda: LongVideoRequest(**values), env, control, request):
                 if isinstance(event, Progress):
                     yield gr.skip(), gr.skip(), clock.text(event), bar_html(event.step, event.total)
                 elif isinstance(event, Preview):
@@ -95,29 +98,34 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                            f"Done: {event.metadata.get('frames')} frames, {event.metadata.get('seconds', 0):.2f} s"
                            f"{note} · job `{Path(event.video).parent.name}`", bar_html(1, 1))
 
-        def process(**values: Any):
+        def process(request: gr.Request, **values: Any):
             """FramePack's /process: its parameter names and order, mapped onto the long-video request."""
             values.update(mode="framepack", bucket=c.defaults["bucket"])
             last_video = None
-            for video, image, text, html in stream(values):
+            for video, image, text, html in stream(values, request):
                 last_video = video if isinstance(video, str) else last_video
                 yield video, image, text, html, gr.update(interactive=False), gr.update(interactive=True)
             # Scripts read the final message only: it must carry the video (the last partial if stopped).
             yield last_video, gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True), gr.update(interactive=False)
 
-        def long_video(**values: Any):
-            yield from stream(values)
+        def long_video(request: gr.Request, **values: Any):
+            yield from stream(values, request)
 
         fn, inputs = c.endpoint(long_video)
         start.click(fn, inputs_kwargs=inputs, outputs=[result, preview, desc, bar], api_name="long_video",
-                    concurrency_id="device", concurrency_limit=1)
+                    concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
         process_trigger = gr.Button(visible=False)
         fn, inputs = c.endpoint(process, PROCESS_PARAMS)
         process_trigger.click(fn, inputs_kwargs=inputs,
                               outputs=[compat_video, preview, desc, bar, start, stop], api_name="process",
-                              concurrency_id="device", concurrency_limit=1)
-        stop.click(lambda: control.stop() and None, None, None, api_name="end_process", queue=False)
+                              concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
+        stop.click(control.stop_handler("long_video"), None, None, api_name="end_process",
+                   concurrency_limit=None, show_progress="hidden")
         mode.change(lambda m: gr.update(visible=m == "extend"), mode, extend_group, api_visibility="private")
+        length_inputs = [c.made[n] for n in ("total_second_length", "latent_window_size", "mode")]
+        for length_input in length_inputs:
+            length_input.change(planned_length_text, length_inputs, real_length, api_visibility="private",
+                                show_progress="hidden", preprocess=False)  # a bad value is shown, not raised
         planned = [c.made[n] for n in ("mode", "bucket", "total_second_length", "gpu_memory_preservation")]
         for control_input in planned:
             control_input.change(lambda m, b, s, p: _plan_text(env, m, b, s, p), planned, plan,

@@ -9,18 +9,21 @@ import gradio as gr
 
 from studio.env import StudioEnv
 from studio.outputs import JobRecord, list_jobs
+from studio.ui.jobs import JobControl, owner_key
 from studio.ui.registry import TabHandle
 
-COLUMNS = ["job", "task", "status", "created", "frames", "tiny weights (noise)"]
+COLUMNS = ["job", "task", "status", "created", "frames", "noise (tiny weights)", "message"]
+UNFINISHED = ("failed", "stopped", "interrupted")  # statuses whose message says why
 
 
 def _rows(jobs: list[JobRecord]) -> list[list[Any]]:
     return [[j.folder.name, j.task, j.status, j.settings.get("created", ""),
-             j.settings.get("result", {}).get("frames", ""), "yes" if j.settings.get("tiny_weights") else ""]
+             j.settings.get("result", {}).get("frames", ""), "yes" if j.noise else "",
+             j.message if j.status in UNFINISHED else ""]
             for j in jobs]
 
 
-def build(env: StudioEnv, tabs: list[TabHandle], tabs_container: gr.Tabs) -> TabHandle:
+def build(env: StudioEnv, tabs: list[TabHandle], tabs_container: gr.Tabs, control: JobControl) -> TabHandle:
     loaders = {t.task: t for t in tabs if t.task and t.load_settings}
     all_inputs = [c for t in loaders.values() for c in t.inputs]
     with gr.Tab("Outputs", id="outputs") as tab:
@@ -34,8 +37,11 @@ def build(env: StudioEnv, tabs: list[TabHandle], tabs_container: gr.Tabs) -> Tab
         selected = gr.State(None)
         load = gr.Button("Load these settings into their tab", variant="primary")
 
-        def do_refresh():
+        def do_refresh(request: gr.Request):
             jobs = list_jobs(env.outputs)
+            if env.shared:  # a shared server shows each caller their own jobs only
+                mine = owner_key(control.owner(request))
+                jobs = [j for j in jobs if j.settings.get("owner") == mine]
             return _rows(jobs), [str(j.folder) for j in jobs]
 
         def do_select(folders: list[str], evt: gr.SelectData):

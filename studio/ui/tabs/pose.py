@@ -90,13 +90,13 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
         assert not c.missing(), f"pose layout misses {c.missing()}"
         assert not e.missing(), f"pose layout misses {e.missing()}"
 
-        def pose_animate(**values: Any) -> Iterator[tuple[Any, ...]]:
+        def pose_animate(request: gr.Request, **values: Any) -> Iterator[tuple[Any, ...]]:
             """Outputs: preview, status, bar, skeleton, puppet, poses JSON, animation. The last update
             repeats the skeleton, puppet and JSON paths, so an API caller gets every file at once."""
             clock = Clock()
             files: dict[str, str] = {}
             skip = gr.skip()
-            for event in job_events(tasks["pose_animate"], lambda: PoseRequest(**values), env, control):
+            for event in job_events(tasks["pose_animate"], lambda: PoseRequest(**values), env, control, request):
                 if isinstance(event, Progress):
                     yield skip, clock.text(event), bar_html(event.step, event.total), skip, skip, skip, skip
                 elif isinstance(event, Preview):
@@ -118,9 +118,10 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
                            f"`{Path(event.video).parent.name}`", bar_html(1, 1), files.get("skeleton"),
                            files.get("puppet"), files.get("poses"), str(event.video))
 
-        def extract_pose(**values: Any) -> Iterator[tuple[Any, ...]]:
+        def extract_pose(request: gr.Request, **values: Any) -> Iterator[tuple[Any, ...]]:
             clock = Clock()
-            for event in job_events(tasks["extract_pose"], lambda: ExtractPoseRequest(**values), env, control):
+            for event in job_events(tasks["extract_pose"], lambda: ExtractPoseRequest(**values), env, control,
+                                    request, lane="cpu-pose"):
                 if isinstance(event, Progress):
                     yield clock.text(event), bar_html(event.step, event.total), gr.skip(), gr.skip()
                 elif isinstance(event, Result):
@@ -132,11 +133,12 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
 
         fn, inputs = c.endpoint(pose_animate)
         start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, bar, skeleton, puppet, poses, result],
-                    api_name="pose_animate", concurrency_id="device", concurrency_limit=1)
+                    api_name="pose_animate", concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
         efn, einputs = e.endpoint(extract_pose)
         extract.click(efn, inputs_kwargs=einputs, outputs=[status, bar, skeleton, poses], api_name="extract_pose",
-                      concurrency_id="cpu-pose", concurrency_limit=1)
-        stop.click(lambda: control.stop() and None, None, None, api_name="stop_pose", queue=False)
+                      concurrency_limit=None, show_progress="hidden")  # followers: the job manager queues
+        stop.click(control.stop_handler("pose_animate", "extract_pose"), None, None, api_name="stop_pose",
+                   concurrency_limit=None, show_progress="hidden")
         for control_input in (method, size, resolution, frames, fp8):
             control_input.change(lambda m, s, r, f, q: _plan(env, m, s, r, f, q), [method, size, resolution, frames, fp8],
                                  plan, api_visibility="private")
