@@ -77,6 +77,8 @@ def run_job(spec: TaskSpec, request: Any, env: StudioEnv, stop: threading.Event 
                 settings["partials"] = _existing(job_dir, partials)
                 write_settings(job_dir, settings)  # a kill -9 after this still finds the partial
             elif isinstance(event, Result):
+                event = _publish(Result(event.video, {**event.metadata, "noise": settings["noise"]}), job_dir,
+                                 settings, partials)
                 settings["result"] = {"video": Path(event.video).name, **event.metadata}
             yield event
         settings["status"] = "done"
@@ -118,6 +120,32 @@ def _save(job_dir: Path, settings: dict[str, Any], outputs: Path) -> None:
         write_settings(job_dir, settings)
     except (OSError, StudioError) as err:  # atomic_path raises DiskFull naming the job folder
         raise (disk_full_error(err, outputs) or err) from err
+
+
+def download_name(job_dir: Path) -> str:
+    """The final video's name: the job's own (date_time-task-id.mp4), so a download says which job
+    it came from instead of being the tenth video.mp4 in the Downloads folder."""
+    return f"{job_dir.parent.name}_{job_dir.name}.mp4"
+
+
+def _publish(result: Result, job_dir: Path, settings: dict[str, Any], partials: list[str]) -> Result:
+    """The result video under the job's name with the job's settings in its metadata (stream copy).
+    The task's own file goes unless it is also a listed partial; a folder of frames stays as it is."""
+    from studio.video_io import probe_video
+    from studio.video_meta import embed_settings
+
+    video = Path(result.video)
+    if video.suffix != ".mp4" or not video.is_file():
+        return result
+    named = job_dir / download_name(job_dir)
+    payload = {key: settings.get(key) for key in ("task", "job_id", "created", "request", "versions")}
+    embed_settings(video, named, {**payload, "result": {k: v for k, v in result.metadata.items()
+                                                        if isinstance(v, (int, float, str, bool, type(None)))}})
+    if video.name not in partials:
+        video.unlink()
+    info = probe_video(named)  # what the Outputs list shows: size and length as written
+    return Result(named, {"width": info.width, "height": info.height, "seconds": round(info.duration, 3),
+                          **result.metadata})
 
 
 def _existing(job_dir: Path, names: list[str]) -> list[str]:

@@ -126,6 +126,8 @@ def probe_video(path: Path | str, field: str = "video") -> VideoInfo:
 
     The frame count and rate are the ones `iter_frames` delivers, taken from the packets'
     timestamps (a stream copy, no decoding), so a job's settings and its output agree."""
+    if path is None or path == "":
+        raise InputError(field, "no video given", "upload a video file (mp4, mov, webm, mkv, avi, gif)")
     path = Path(path)
     if not path.is_file():
         raise InputError(field, f"no file at {path.name!r}", "upload a video file (mp4, mov, webm, mkv, avi, gif)")

@@ -3,6 +3,7 @@ finds my running job in "Your jobs" with its progress and then its result, and t
 job and keeps its final status on screen. Tiny random weights: the videos are noise."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -52,11 +53,17 @@ def test_jobs_belong_to_their_page_survive_a_reload_and_cancel_from_the_panel(li
             page.wait_for_function(f"() => (document.querySelector('{PANEL_STATUS}')?.innerText || '').includes('done in')",
                                    timeout=300_000)
             page.locator("#jobs-video video").wait_for(timeout=30_000)
+            src = page.locator("#jobs-video video").get_attribute("src")  # downloads carry the job's name
+            assert re.search(r"/\d{4}-\d\d-\d\d_\d{6}-long_video-[0-9a-f]{6}\.mp4", src), src
             assert "Long video" in page.locator("#jobs-table").inner_text()
             # A second job, cancelled from the panel: its final status stays on screen.
             _start_long_video(page, str(image), "3")
             page.wait_for_function(
                 f"() => (document.querySelector('{PANEL_STATUS}')?.innerText || '').includes('running')", timeout=120_000)
+            # The latent preview of a 64 bucket is readable: a grid of frames, not an 8 px strip.
+            page.locator("#lv-preview img").wait_for(timeout=120_000)
+            size = page.locator("#lv-preview img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            assert min(size) >= 240, size
             page.locator("#jobs-cancel").click()
             page.wait_for_function(
                 f"() => (document.querySelector('{PANEL_STATUS}')?.innerText || '').includes('stopped after')", timeout=120_000)
@@ -69,3 +76,31 @@ def test_jobs_belong_to_their_page_survive_a_reload_and_cancel_from_the_panel(li
         finally:
             mine.close()
             theirs.close()
+
+
+def test_outputs_tab_shows_thumbnails_and_deletes_a_job(live_server, tmp_path: Path) -> None:
+    from conftest import moving_square_frames
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import sync_playwright
+
+    from studio.video_io import write_mp4
+
+    url, outputs = live_server
+    src = write_mp4(moving_square_frames(n=3), tmp_path / "in.mp4", fps=10, crf=0)
+    made = Client(url, verbose=False).predict(video=handle_file(str(src)), factor=7, method="flow",
+                                              keep_duration=True, api_name="/interpolate")[2]
+    job = next(p.parent for p in outputs.glob("*/*/settings.json") if p.parent.name in made)
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = _open(pw, profile)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda dialog: dialog.accept())  # "Delete this job and all its files?"
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.get_by_role("tab", name="Outputs").click()
+            page.locator("#outputs-gallery img").first.wait_for(timeout=30_000)
+            page.get_by_text(job.name, exact=True).locator("visible=true").first.click()
+            page.locator("#outputs-delete").click()
+            page.get_by_text(f"Deleted job {job.name}").first.wait_for(timeout=30_000)
+            assert not job.exists()
+        finally:
+            browser.close()

@@ -24,7 +24,7 @@ from PIL import Image
 from core.errors import InputError, StudioError
 from studio.env import StudioEnv
 from studio.events import Result
-from studio.runner import drain, rerun_request, run_job
+from studio.runner import download_name, drain, rerun_request, run_job
 from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest
 from studio.video_io import count_frames, is_playable_mp4, write_mp4
@@ -217,7 +217,9 @@ def test_input_copies_are_named_by_content_never_by_the_upload(env: StudioEnv, t
     for upload, expected in ((shell, "input.mp4"), (long, "input.mp4"), (gif, "input.gif")):
         job = _interpolate(env, upload, factor=2).video.parent
         assert _settings(job)["request"]["video"] == expected
-        assert all(re.fullmatch(r"[a-z_]+\.(mp4|gif|json)", p.name) for p in job.iterdir()), list(job.iterdir())
+        # Inputs by type, the result by the job's own name (date_time-task-id), nothing from the upload.
+        named = r"[a-z_]+\.(mp4|gif|json)|\d{4}-\d\d-\d\d_\d{6}-interpolate-[0-9a-f]{6}\.mp4"
+        assert all(re.fullmatch(named, p.name) for p in job.iterdir()), list(job.iterdir())
 
 
 def test_partials_list_only_files_that_exist(env: StudioEnv) -> None:
@@ -229,7 +231,7 @@ def test_partials_list_only_files_that_exist(env: StudioEnv) -> None:
                            steps=1, bucket=64, use_teacache=False, mp4_crf=0, seed=1)
     result = drain(run_job(all_tasks()["long_video"], req, env))
     settings = _settings(result.video.parent)
-    assert settings["sections"] == 3 and settings["result"]["video"] == "video.mp4"
+    assert settings["sections"] == 3 and settings["result"]["video"] == download_name(result.video.parent)
     assert settings["partials"] == []
 
 
@@ -241,7 +243,7 @@ def test_output_files_follow_the_umask(env: StudioEnv, square_video: Path) -> No
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in result.video.parent.iterdir()}
-    assert modes == {"input.mp4": 0o644, "interpolated.mp4": 0o644, "side_by_side.mp4": 0o644,
+    assert modes == {"input.mp4": 0o644, download_name(result.video.parent): 0o644, "side_by_side.mp4": 0o644,
                      "settings.json": 0o644}
 
 

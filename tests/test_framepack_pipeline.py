@@ -137,7 +137,8 @@ def test_step_callback_and_prompt_order(components) -> None:  # noqa: F811
     infos = []
     outs = run(components, params(seconds=1.0, prompt="[0s: a cat] [0.4s: a dog]"), on_step=infos.append)
     assert [(i.section, i.step, i.total_steps) for i in infos] == [(s, t, 2) for s in range(2) for t in (1, 2)]
-    assert infos[0].preview.shape == (4, 3 * 4, 3) and infos[0].preview.dtype == np.uint8
+    # 3 latent frames of 4x4 as a 2x2 grid, enlarged x30 to be readable (models.framepack.preview.readable)
+    assert infos[0].preview.shape == (240, 240, 3) and infos[0].preview.dtype == np.uint8
     # Inverted generates the end first: the dog prompt is used by the first generated section.
     assert [o.conditioning["prompt"] for o in outs] == [(("a dog", 1.0),), (("a cat", 1.0),)]
     with pytest.raises(InputError) as err:

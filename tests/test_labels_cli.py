@@ -234,6 +234,28 @@ def test_job_validation_error_is_one_line(tmp_path: Path) -> None:
         "error: total_second_length: 500 is out of range — use 1 to 120 seconds"]
 
 
+def test_extract_pose_without_a_video_is_one_line(tmp_path: Path) -> None:
+    """Item 17: a missing required video is a field error, not a TypeError traceback."""
+    proc = _cli("extract-pose", "--outputs", str(tmp_path / "o"), timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: video: no video given")
+
+
+def test_the_server_terminal_prints_no_traceback_for_a_users_mistake(live_server, square_video: Path) -> None:
+    """Item 17: a refused field is one line for the user, not a 27-line traceback in the server log."""
+    from gradio_client import Client, handle_file
+
+    url, outputs = live_server
+    log = outputs.parent / "server.log"
+    before = log.read_text().count("Traceback")
+    client = Client(url, verbose=False)
+    for bad in (dict(factor=17), dict(factor=2, method="nope")):
+        with pytest.raises(Exception, match="factor|method"):
+            client.predict(video=handle_file(str(square_video)), keep_duration=True,
+                           **{"method": "flow", **bad}, api_name="/interpolate")
+    assert log.read_text().count("Traceback") == before
+
+
 def test_a_job_failing_while_it_runs_ends_with_its_error(tmp_path: Path) -> None:
     """Item 17: a job that fails after its progress began (missing weights, no network) ends with
     its message, exit code 2, no traceback and no progress bar redrawn after the message."""

@@ -59,7 +59,9 @@ def test_the_vae_is_diffusers_autoencoder_kl_wan_and_gives_the_recorded_output(c
         assert _max(vae.encode(pixels, sample=False), ref["vae_mu"]) <= 1e-5
         z, mask = torch.from_numpy(ref["vae_z"]), torch.from_numpy(ref["vae_mask"])
         assert _max(vae.decode(z, pixels, mask), ref["vae_dec"]) <= 1e-4
-        assert _max(vae.decode(z), ref["vae_dec_plain"]) <= 1e-4
+        # The decoder's ~30 fp32 conv3d layers accumulate differently under oneDNN's AVX-512 and AVX2
+        # kernels: 1.3e-4 on an AVX-512 EPYC against the recording, on outputs of magnitude ~0.9.
+        assert _max(vae.decode(z), ref["vae_dec_plain"]) <= 3e-4
 
 
 def test_a_whole_interpolation_gives_the_recorded_frames(components, ref) -> None:

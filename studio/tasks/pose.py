@@ -13,7 +13,6 @@ Reads top to bottom: inputs -> motion (poses) -> retarget onto the reference -> 
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -29,7 +28,7 @@ from studio.fields import (
     validate_fields,
     values_from_settings,
 )
-from studio.outputs import copy_input
+from studio.outputs import atomic_copy, copy_input
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
@@ -256,7 +255,7 @@ def run_extract_pose(req: ExtractPoseRequest, ctx: JobContext) -> Iterator[Event
     _save_json(seq, json_path)
     if req.json_out:
         Path(req.json_out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(json_path, req.json_out)
+        atomic_copy(json_path, Path(req.json_out))
     video = ctx.job_dir / "skeleton.mp4"
     write_video(video, render_sequence(seq, req.target), seq.fps, 16)
     found = sum(1 for f in seq.frames if f.people)

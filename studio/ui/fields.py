@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import InputError
+from studio.ui.errors import refused, user_error
 from studio.validation import IMAGE_FIX, check_image_header
 
 
@@ -28,7 +29,7 @@ def _field_name(component: gr.components.Component) -> str:
 
 
 def _refuse(err: InputError) -> gr.Error:
-    return gr.Error(str(err), title=f"Check '{err.field}'")
+    return refused(err)
 
 
 def _num(value: float) -> str:
@@ -64,7 +65,7 @@ def _named(component: gr.components.Component, payload: Any, parent_preprocess) 
         fix = "use a number" + (f" of at least {_num(component.minimum)}" if component.minimum is not None else "")
     else:
         fix = "use one of: " + ", ".join(str(c[1] if isinstance(c, tuple) else c) for c in component.choices)
-    raise gr.Error(f"{field}: {_shown(payload)} is not accepted — {fix}", title=f"Check '{field}'")
+    raise user_error(f"{field}: {_shown(payload)} is not accepted — {fix}", field)
 
 
 def _checked(component: gr.components.Component, payload: Any) -> Any:
@@ -315,12 +316,15 @@ def settings_loader(controls: Controls):
     media fields name files in the job folder (missing ones load as empty)."""
     from pathlib import Path
 
+    from studio.outputs import job_file
+
     def load(settings: dict[str, Any], base: Path) -> list[Any]:
         values = []
         for name, component in controls.api().items():
             value = settings.get(name, controls.defaults.get(name))
             if controls.specs[name].kind in ("image", "video", "file") and value:
-                value = str(Path(base) / value) if (Path(base) / value).exists() else None
+                found = job_file(Path(base), value)  # never a path outside the job folder
+                value = str(found) if found else None
             values.append(value)
         return values
 

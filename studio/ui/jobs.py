@@ -23,6 +23,7 @@ from studio.jobs import Job, JobManager
 from studio.runner import run_job
 from studio.spaces_compat import gpu
 from studio.tasks.base import TaskSpec
+from studio.ui.errors import refused, user_error
 
 
 def owner_key(owner: str) -> str:
@@ -84,13 +85,13 @@ def job_events(spec: TaskSpec, make_request: Callable[[], Any], env: StudioEnv, 
     try:
         request = make_request()
     except InputError as err:
-        raise gr.Error(str(err), title=f"Check '{err.field}'") from None
+        raise refused(err) from None
     except StudioError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     try:
         job: Job = control.manager.submit(spec, request, control.owner(caller), lane=lane)
     except StudioError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     try:
         yield from control.manager.follow(job)
     except JobStopped as err:
@@ -98,6 +99,6 @@ def job_events(spec: TaskSpec, make_request: Callable[[], Any], env: StudioEnv, 
             on_stopped(str(err))
         gr.Info(f"Stopped: {err}. Finished parts are kept.")
     except StudioError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(str(err)) from None
     except Exception as err:  # keep serving; show what failed instead of a bare "Error"
         raise gr.Error(f"{type(err).__name__}: {err}") from err

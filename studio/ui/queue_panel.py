@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from studio.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Job
+from studio.ui.errors import user_error
 from studio.ui.jobs import JobControl
 from studio.ui.progress import duration_text
 
@@ -81,7 +82,7 @@ def build(control: JobControl) -> None:
 
     def cancel_job(picked: str | None, request: gr.Request) -> str:
         if not picked:
-            raise gr.Error("Pick one of your jobs first.", title="Check 'job'")
+            raise user_error("Pick one of your jobs first.", "job")
         if not control.manager.stop(control.owner(request), job_id=picked):
             return f"Job `{picked}` is not running or queued (or is not yours)."
         return f"Stopping job `{picked}` after its current step."

@@ -13,7 +13,7 @@ from studio.tasks import all_tasks
 from studio.tasks.interpolate import InterpolateRequest
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events
-from studio.ui.progress import Clock, bar_html
+from studio.ui.progress import Clock
 from studio.ui.registry import TabHandle
 
 
@@ -40,33 +40,33 @@ def build(env: StudioEnv, control: JobControl) -> TabHandle:
             with gr.Column():
                 preview = gr.Image(label="First pair: frame 0 | interpolated middle | frame 1", interactive=False)
                 status = gr.Markdown()
-                bar = gr.HTML()
                 result = gr.Video(label="Interpolated video", interactive=False)
                 comparison = gr.Video(label="Side by side (original | interpolated)", interactive=False)
         assert not c.missing(), f"interpolation layout misses {c.missing()}"
 
-        # Parameter names are the public API of /interpolate (gradio_client keyword arguments).
+        # Parameter names are the public API of /interpolate (gradio_client keyword arguments); its four
+        # outputs are too (scripts unpack preview, status, video, side_by_side), so progress is status text.
         def interpolate(request: gr.Request, **values: Any):
             shown = None
             clock = Clock()
             for event in job_events(spec, lambda: InterpolateRequest(**values), env, control, request):
                 if isinstance(event, Progress):
-                    yield gr.skip(), clock.text(event), gr.skip(), gr.skip(), bar_html(event.step, event.total)
+                    yield gr.skip(), clock.text(event), gr.skip(), gr.skip()
                 elif isinstance(event, Preview):
                     shown = event.image
-                    yield shown, event.caption, gr.skip(), gr.skip(), gr.skip()
+                    yield shown, event.caption, gr.skip(), gr.skip()
                 elif isinstance(event, Result):
                     sbs = event.metadata.get("side_by_side")
                     sbs_path = str(Path(event.video).parent / sbs) if sbs else None
-                    noise = env.tiny and values.get("method") != "flow"
+                    noise = event.metadata.get("noise")  # decided once, by the task (flow is never noise)
                     yield (shown if shown is not None else gr.skip(),
                            f"Done: {event.metadata['frames']} frames at {event.metadata['fps']:g} fps "
                            f"(job folder `{Path(event.video).parent.name}`)"
                            + (" — tiny random weights: the new frames are noise" if noise else ""),
-                           str(event.video), sbs_path, bar_html(1, 1))
+                           str(event.video), sbs_path)
 
         fn, inputs = c.endpoint(interpolate)
-        start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, result, comparison, bar],
+        start.click(fn, inputs_kwargs=inputs, outputs=[preview, status, result, comparison],
                     api_name="interpolate", concurrency_limit=None, show_progress="hidden")
         stop.click(control.stop_handler("interpolate"), None, None, api_name="stop_interpolate",
                    concurrency_limit=None, show_progress="hidden")

@@ -8,6 +8,7 @@ from core.errors import StudioError
 from studio.downloads import download_preset, downloads_off_reason
 from studio.env import StudioEnv
 from studio.models_status import preset_rows
+from studio.ui.errors import user_error
 from studio.ui.registry import TabHandle
 
 COLUMNS = ["preset", "state", "size (GB)", "found in", "VRAM", "licence", "repos"]
@@ -62,7 +63,7 @@ def build(env: StudioEnv) -> TabHandle:
             try:
                 download_preset(env, preset_id, log=lambda msg: gr.Info(msg))
             except StudioError as err:
-                raise gr.Error(str(err), print_exception=False) from None
+                raise user_error(str(err)) from None
             return _table(env), _details(env, preset_id)
 
         choice.change(lambda p: _details(env, p), choice, details, api_visibility="private")
