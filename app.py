@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     env = StudioEnv(outputs=args.outputs, models_dir=args.models_dir, tiny=args.tiny, offline=args.offline,
                     shared=bool(auth or args.share or on_space))
     env.outputs.mkdir(parents=True, exist_ok=True)
-    from studio.outputs import (
+    from studio.recovery import (
         recover_interrupted,  # jobs a crash or kill -9 left "running"
     )
 

@@ -22,10 +22,10 @@ from studio.outputs import (
     contained_request,
     disk_full_error,
     new_job_dir,
-    process_identity,
     read_settings,
     write_settings,
 )
+from studio.recovery import process_identity
 from studio.tasks.base import JobContext, TaskSpec
 
 _VERSIONED = ("torch", "diffusers", "transformers", "gradio", "numpy", "opencv-python-headless", "imageio-ffmpeg")

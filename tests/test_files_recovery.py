@@ -329,7 +329,8 @@ _KILLED_JOB = textwrap.dedent("""
 
 def test_kill_9_mid_job_then_recovery_keeps_playable_partials(env: StudioEnv, square_video: Path) -> None:
     """Item 4: a killed job stayed "running" forever and showed its input copy as its video."""
-    from studio.outputs import list_jobs, recover_interrupted
+    from studio.outputs import list_jobs
+    from studio.recovery import recover_interrupted
 
     script = _KILLED_JOB.format(root=str(ROOT), outputs=str(env.outputs), video=str(square_video))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -364,7 +365,7 @@ def test_kill_9_mid_job_then_recovery_keeps_playable_partials(env: StudioEnv, sq
 
 def test_recovery_removes_unplayable_temps_and_never_touches_a_live_job(tmp_path: Path) -> None:
     """Item 4: a dead job's unplayable temp goes; a job whose process is alive keeps everything."""
-    from studio.outputs import process_identity, recover_interrupted
+    from studio.recovery import process_identity, recover_interrupted
 
     gone = subprocess.run([sys.executable, "-c", "import os, json, socket; print(os.getpid())"],
                           capture_output=True, text=True, check=True)

@@ -12,7 +12,8 @@ import gradio as gr
 
 from core.errors import StudioError
 from studio.env import StudioEnv
-from studio.outputs import JobRecord, load_job, process_alive, scan_jobs
+from studio.outputs import JobRecord, load_job, scan_jobs
+from studio.recovery import process_alive
 from studio.ui.errors import user_error
 from studio.ui.jobs import JobControl, owner_key
 from studio.ui.registry import TabHandle
