@@ -10,11 +10,7 @@ later load is memory-mapped like any other Wan component.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -131,29 +127,13 @@ def config_for(state: Mapping[str, torch.Tensor], base: Mapping[str, Any]) -> di
 
 def convert_release(weights: Path, base_config: Mapping[str, Any], cache_root: Path) -> Path:
     """A diffusers folder holding `weights` under our names, written once into `cache_root`."""
-    from safetensors.torch import save_file
+    from models.wan.loading import converted_folder
 
-    weights = Path(weights)
-    stat = weights.stat()
-    key = hashlib.sha256(json.dumps([str(weights.resolve()), stat.st_size, int(stat.st_mtime), CONVERTER_VERSION,
-                                     dict(base_config)], sort_keys=True).encode()).hexdigest()
-    target = Path(cache_root) / f"flashi2v--{weights.stem}--{key[:16]}"
-    if (target / ".complete").is_file():
-        return target
-    state = read_state(weights)
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        (tmp / "config.json").write_text(json.dumps(config_for(state, base_config), indent=2, sort_keys=True) + "\n")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "diffusion_pytorch_model.safetensors"),
-                  metadata={"format": "pt", "source": weights.name})
-        (tmp / ".complete").write_text(json.dumps({"source": str(weights)}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    def convert() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state = read_state(Path(weights))
+        return state, config_for(state, base_config)
+
+    return converted_folder(Path(weights), "flashi2v", CONVERTER_VERSION, dict(base_config), cache_root, convert)
 
 
 def to_release_layout(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

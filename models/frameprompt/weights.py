@@ -15,10 +15,8 @@ Without either, `FramePromptWeightsMissing` says what is needed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -169,32 +167,20 @@ def to_diffusers_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def _convert_once(weights: Path, config: dict[str, Any], cache_root: Path) -> Path:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    stat = weights.stat()
-    key = hashlib.sha256(json.dumps([str(weights.resolve()), stat.st_size, int(stat.st_mtime), CONVERTER_VERSION,
-                                     config], sort_keys=True).encode()).hexdigest()
-    target = cache_root / f"frameprompt--{weights.stem}--{key[:16]}"
-    if (target / ".complete").is_file():
-        return target
-    state = to_diffusers_names(load_file(str(weights)))
-    patch = state.get("patch_embedding.weight")
-    if patch is not None and patch.shape[1] != int(config.get("in_channels", patch.shape[1])):
-        raise InputError(FIELD, f"{weights.name} takes {patch.shape[1]} input channels, the config "
-                                f"{config.get('in_channels')}", "use a checkpoint fine-tuned from Wan I2V (36 channels)")
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "diffusion_pytorch_model.safetensors"),
-                  metadata={"format": "pt", "source": weights.name})
-        (tmp / ".complete").write_text(json.dumps({"source": str(weights)}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    from models.wan.loading import converted_folder
+
+    def convert() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state = to_diffusers_names(load_file(str(weights)))
+        patch = state.get("patch_embedding.weight")
+        if patch is not None and patch.shape[1] != int(config.get("in_channels", patch.shape[1])):
+            raise InputError(FIELD, f"{weights.name} takes {patch.shape[1]} input channels, the config "
+                                    f"{config.get('in_channels')}",
+                             "use a checkpoint fine-tuned from Wan I2V (36 channels)")
+        return state, config
+
+    return converted_folder(weights, "frameprompt", CONVERTER_VERSION, config, cache_root, convert)
 
 
 def _is_lora(path: Path) -> bool:

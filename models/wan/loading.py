@@ -18,7 +18,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -90,3 +90,37 @@ def load_components(paths: dict[str, Path], dtypes: dict[str, str | None]) -> di
         if needed not in paths:
             raise KeyError(f"a Wan preset needs a {needed!r} component")
     return {name: load_component(name, folder, dtypes.get(name)) for name, folder in paths.items()}
+
+
+def converted_folder(weights: Path, family: str, version: str, key_config: Any, cache_root: Path,
+                     convert: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]]) -> Path:
+    """A diffusers model folder (config.json + safetensors) made once from a release checkpoint in
+    another key layout. `convert()` returns (state under diffusers' names, config); the folder is
+    keyed by the file (path, size, mtime), the converter `version` and `key_config`, written
+    under a temp name and renamed, and marked `.complete` only when whole."""
+    import hashlib
+    import shutil
+
+    from safetensors.torch import save_file
+
+    weights = Path(weights)
+    stat = weights.stat()
+    key = hashlib.sha256(json.dumps([str(weights.resolve()), stat.st_size, int(stat.st_mtime), version, key_config],
+                                    sort_keys=True, default=str).encode()).hexdigest()
+    target = Path(cache_root) / f"{family}--{weights.stem}--{key[:16]}"
+    if (target / ".complete").is_file():
+        return target
+    state, config = convert()
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "diffusion_pytorch_model.safetensors"),
+                  metadata={"format": "pt", "source": weights.name})
+        (tmp / ".complete").write_text(json.dumps({"source": str(weights)}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
