@@ -24,11 +24,10 @@ Weights only through `placement.phase/get`; `should_stop` after every step raise
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -46,12 +45,12 @@ from models.frameprompt.sequence import (
     preserved_mask,
     sequence_pixels,
 )
-from models.wan.blocks import set_chunking
 from models.wan.pipeline import (
     ModelInputs,
     StepInfo,
     WanOutput,
     decode_frames,
+    denoise,
     encode_images,
     encode_text,
     initial_noise,
@@ -152,8 +151,8 @@ def generate_frameprompt(placement: Any, params: FramePromptParams, *,
     patch = transformer.config.patch_size
     groups = [0 if s != TARGET else 1 for s in layout.segments()] if params.causal else None
     with group_causal(transformer, groups, (h // patch[1]) * (w // patch[2])):
-        latents = _denoise(placement, params, ctx, model_inputs, schedule, hold(noise), callback, hold,
-                           solver=scheduler.config if params.sampler == "unipc" else None)
+        latents = denoise(placement, params, ctx, model_inputs, schedule, hold(noise), callback,
+                          solver=scheduler.config if params.sampler == "unipc" else None, hold=hold)
     latents = hold(latents)
     t2 = time.perf_counter()
 
@@ -162,48 +161,6 @@ def generate_frameprompt(placement: Any, params: FramePromptParams, *,
         frames = decode_frames(vae, latents, mean, inv_std, tiled=params.vae_tiling)[layout.target_slice()]
     return WanOutput(frames=frames, latents=latents[:, :, layout.context_latents:].float().cpu(), mode="frameprompt",
                      timings={"encode": t1 - t0, "denoise": t2 - t1, "decode": time.perf_counter() - t2})
-
-
-def _denoise(placement: Any, params: FramePromptParams, ctx: dict[str, torch.Tensor],
-             model_inputs: Callable[[torch.Tensor, torch.Tensor], ModelInputs], schedule: sampling.FlowSchedule,
-             x: torch.Tensor, callback: Callable[[sampling.Step], None],
-             hold: Callable[[torch.Tensor], torch.Tensor], solver: Any = None) -> torch.Tensor:
-    """models/wan/pipeline.denoise with every x0 prediction held to the context on the context frames."""
-    transformer = placement.get("transformer")
-    dtype = transformer.dtype
-
-    def branch(name: str) -> sampling.Velocity:
-        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            model_in, timestep, extra = model_inputs(x, schedule.timestep(sigma).to(x.device))
-            with transformer.cache_context("cond" if name == "positive" else "uncond"):
-                return transformer(hidden_states=model_in, timestep=timestep,
-                                   encoder_hidden_states=ctx[name].to(dtype), return_dict=False, **extra)[0]
-        return velocity
-
-    negative = branch("negative") if "negative" in ctx else None
-    velocity = sampling.cfg_velocity(branch("positive"), negative,
-                                     scale=params.guidance if negative is not None else 1.0)
-    predict = sampling.to_denoiser(velocity)
-
-    def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return hold(predict(x, sigma))
-
-    x = x.to(placement.device)
-    with placement.phase("transformer"), _chunking(transformer, params.chunk_tokens), torch.no_grad():
-        if solver is None:
-            return sampling.sample_euler(denoiser, x, schedule.sigmas, callback)
-        return sampling.sample_unipc(denoiser, x, schedule.sigmas, callback, max_order=int(solver.solver_order),
-                                     variant=solver.solver_type, alpha="flow",
-                                     lower_order_final=bool(solver.lower_order_final))
-
-
-@contextlib.contextmanager
-def _chunking(transformer: Any, chunk_tokens: int | None) -> Iterator[None]:
-    set_chunking(transformer, chunk_tokens)
-    try:
-        yield
-    finally:
-        set_chunking(transformer, None)
 
 
 def _validate(p: FramePromptParams, transformer: Any, vae: Any) -> Layout:

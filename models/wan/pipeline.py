@@ -208,13 +208,15 @@ def step_callback(on_step: Callable[[StepInfo], None] | None, should_stop: Shoul
 def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
             model_inputs: Callable[[torch.Tensor, torch.Tensor], ModelInputs], schedule: sampling.FlowSchedule,
             noise: torch.Tensor, callback: Callable[[sampling.Step], None], solver: Any = None,
-            branch_extra: dict[str, dict[str, Any]] | None = None, keep_frames: int | None = None) -> torch.Tensor:
+            branch_extra: dict[str, dict[str, Any]] | None = None, keep_frames: int | None = None,
+            hold: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """The transformer phase: CFG (uncond + g (cond - uncond), text only) over `model_inputs`, then
     flow UniPC with `solver` (a UniPC scheduler config: order, bh1/bh2, lower_order_final) or Euler.
     `branch_extra[name]` overrides transformer keyword arguments of one branch ("positive" /
     "negative"), e.g. Animate's blanked face video in the unconditional pass. `keep_frames` keeps
     only the first latent frames of each prediction (FrameINO drops its appended identity frame;
-    CFG is elementwise, so dropping before or after combining is the same)."""
+    CFG is elementwise, so dropping before or after combining is the same). `hold` rewrites every
+    x0 prediction before the solver uses it (FramePrompt holds the context frames to the context)."""
     transformer = placement.get("transformer")
     dtype = transformer.dtype
 
@@ -230,8 +232,9 @@ def denoise(placement: Any, params: Any, ctx: dict[str, torch.Tensor],
         return velocity
 
     negative = branch("negative") if "negative" in ctx else None
-    denoiser = sampling.to_denoiser(sampling.cfg_velocity(branch("positive"), negative,
-                                                          scale=params.guidance if negative is not None else 1.0))
+    predict = sampling.to_denoiser(sampling.cfg_velocity(branch("positive"), negative,
+                                                         scale=params.guidance if negative is not None else 1.0))
+    denoiser = predict if hold is None else (lambda x, sigma: hold(predict(x, sigma)))
     x = noise.to(placement.device)
     with placement.phase("transformer"), _chunking(transformer, params.chunk_tokens), torch.no_grad():
         if solver is None:
