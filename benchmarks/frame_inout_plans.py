@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wan_plans import row  # noqa: E402
+from wan_plans import print_head, row  # noqa: E402
 
 CASES = [  # preset, width, height, frames, VRAM, RAM, fp8
     ("frameino-5b", 1280, 704, 81, 6, 16, False),
@@ -26,8 +26,7 @@ CASES = [  # preset, width, height, frames, VRAM, RAM, fp8
 
 
 def main() -> int:
-    print("| preset | size | VRAM / RAM GB | peak VRAM | peak RAM | fits | options | re-read GB/step |")
-    print("|---|---|---|---:|---:|---|---|---:|")
+    print_head()
     for preset, width, height, frames, vram, ram, fp8 in CASES:
         print(row(preset, width, height, frames, vram, ram, fp8, None))
     return 0

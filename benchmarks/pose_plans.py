@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wan_plans import row  # noqa: E402
+from wan_plans import print_head, row  # noqa: E402
 
 CASES = [  # method, preset, width, height, frames, VRAM, RAM, fp8, seconds
     ("vace", "wan-vace-14b", 1280, 720, 81, 8, 32, False, None),
@@ -31,8 +31,7 @@ CASES = [  # method, preset, width, height, frames, VRAM, RAM, fp8, seconds
 
 
 def main() -> int:
-    print("| method | preset | size | VRAM / RAM GB | peak VRAM | peak RAM | fits | options | re-read GB/step |")
-    print("|---|---|---|---|---:|---:|---|---|---:|")
+    print_head('method')
     for method, preset, width, height, frames, vram, ram, fp8, seconds in CASES:
         print(f"| {method} " + row(preset, width, height, frames, vram, ram, fp8, seconds))
     return 0

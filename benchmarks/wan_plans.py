@@ -35,9 +35,15 @@ def row(preset: str, width: int, height: int, frames: int | None, vram: float, r
             f"{gb(reread):.1f} |")
 
 
+def print_head(lead: str | None = None) -> None:
+    """The table head matching `row`, with an optional first column (e.g. "method") before it."""
+    first, rule = (f"| {lead} ", "|---") if lead else ("", "")
+    print(first + "| preset | size | VRAM / RAM GB | peak VRAM | peak RAM | fits | options | re-read GB/step |")
+    print(rule + "|---|---|---|---:|---:|---|---|---:|")
+
+
 def main() -> int:
-    print("| preset | size | VRAM / RAM GB | peak VRAM | peak RAM | fits | options | re-read GB/step |")
-    print("|---|---|---|---:|---:|---|---|---:|")
+    print_head()
     for preset, width, height, frames in CASES:
         print(row(preset, width, height, frames, 8, 32))
         if width > 832:
