@@ -159,6 +159,7 @@ class JobManager:
                 if job.state == QUEUED:
                     self._queues[job.lane].remove(job)
                     job.state, job.finished, job.message = CANCELLED, time.time(), "cancelled before it started"
+                    job.request = None
                     job.error = JobStopped("cancelled before it started", done=0, total=None, unit="steps")
                 elif job.state == RUNNING:
                     job.state = STOPPING
@@ -200,6 +201,7 @@ class JobManager:
             message = str(err) if isinstance(err, StudioError) else f"{type(err).__name__}: {err}"
         with self._cond:
             job.state, job.finished, job.message, job.error = end, time.time(), message, error
+            job.request = None  # its input arrays (images, frames) are not needed once it ran
             self._cond.notify_all()
 
     def _record(self, job: Job, event: Event) -> None:

@@ -60,6 +60,7 @@ def test_a_job_runs_to_its_end_after_its_follower_is_closed() -> None:
     gate.release()
     wait_for(lambda: job.state == DONE)
     assert job.video == "/nowhere/video.mp4"
+    assert job.request is None  # a finished job lets go of its inputs (the panel keeps 50 of them)
     # A reconnecting follower replays everything, with only the newest preview kept.
     replay = list(jobs.follow(job))
     assert sum(isinstance(e, Preview) for e in replay) == 1
