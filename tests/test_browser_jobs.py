@@ -61,9 +61,11 @@ def test_jobs_belong_to_their_page_survive_a_reload_and_cancel_from_the_panel(li
             page.wait_for_function(
                 f"() => (document.querySelector('{PANEL_STATUS}')?.innerText || '').includes('running')", timeout=120_000)
             # The latent preview of a 64 bucket is readable: a grid of frames, not an 8 px strip.
-            page.wait_for_function("() => { const i = document.querySelector('#lv-preview img');"
-                                   " return !!i && i.complete && i.naturalWidth > 0; }", timeout=120_000)
-            size = page.locator("#lv-preview img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            # Measured inside one check: each step swaps in a new picture, which is 0x0 until it loads.
+            size = page.wait_for_function(
+                "() => { const i = document.querySelector('#lv-preview img');"
+                " return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
+                timeout=120_000).json_value()
             assert min(size) >= 240, size
             page.locator("#jobs-cancel").click()
             page.wait_for_function(
