@@ -1,6 +1,10 @@
 """The weight-free optical-flow interpolator: contract, validation, streaming and real motion."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
 from typing import Iterator
 
 import cv2
@@ -120,7 +124,9 @@ def test_moving_square_beats_cross_fade() -> None:
     for j in (1, 3):
         ours = mse(out[j], frames[j])
         fade = mse(cv2.addWeighted(kept[j // 2], 0.5, kept[j // 2 + 1], 0.5, 0), frames[j])
-        assert ours < 0.2 * fade, (j, ours, fade)
+        # 0.3 (was 0.2): the occluded-pixel fill of the affine layers, which fits this synthetic
+        # case, is off by default since issue 15 (it costs on real footage); still 4-6x a fade
+        assert ours < 0.3 * fade, (j, ours, fade)
 
 
 def test_large_pan_is_tracked() -> None:
@@ -130,7 +136,9 @@ def test_large_pan_is_tracked() -> None:
     out = interpolate_frames_flow(kept, 8)
     for j in (4, 12):
         fade = mse(cv2.addWeighted(kept[j // 8], 0.5, kept[j // 8 + 1], 0.5, 0), frames[j])
-        assert mse(out[j], frames[j]) < 0.05 * fade
+        # 0.1 (was 0.05): without affine layers (issue 15) the 40 px strip that leaves the frame
+        # follows the dominant motion but is rendered from the edge-faded frames; 13x a fade
+        assert mse(out[j], frames[j]) < 0.1 * fade
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,3 +200,70 @@ def test_strips_give_the_same_frames() -> None:
     whole, strips = run(10_000), run(64)
     assert all(np.array_equal(x, y) for x, y in zip(whole, strips))
     assert mse(whole[4], full[4]) < 0.05 * mse(frames[1], full[4])
+
+
+# ---------------------------------------------------------------------------------------------
+# real footage (the dev set ../shared/bench/vfi_real_dev or $VFI_REAL_DEV; skipped without it)
+
+REAL_DEV = Path(os.environ.get("VFI_REAL_DEV", Path(__file__).resolve().parents[2] / "shared/bench/vfi_real_dev"))
+
+
+def real_clip(clip_id: str) -> np.ndarray:
+    """(33, H, W, 3) RGB frames of a dev-set clip, decoded losslessly and checked by checksum."""
+    meta_path = next(iter(sorted(REAL_DEV.glob(f"{clip_id}_*.json"))), None) if REAL_DEV.is_dir() else None
+    if meta_path is None:
+        pytest.skip(f"real-footage dev set not found at {REAL_DEV}")
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    meta = json.loads(meta_path.read_text())
+    reader = imageio_ffmpeg.read_frames(str(meta_path.with_suffix(".mkv")), pix_fmt="rgb24")
+    next(reader)
+    frames = np.stack([np.frombuffer(b, np.uint8).reshape(meta["height"], meta["width"], 3) for b in reader])
+    assert hashlib.sha256(frames.tobytes()).hexdigest() == meta["frames_sha256"]
+    return frames
+
+
+def edge_energy(img: np.ndarray) -> float:
+    """Mean absolute Sobel gradient of the luma: hard edges that tearing adds raise it."""
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.mean(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1))))
+
+
+@pytest.mark.parametrize("clip_id,k", [("rd01", 2), ("rd09", 8)])
+def test_real_clip_count_and_originals_bit_exact(clip_id: str, k: int) -> None:
+    frames = real_clip(clip_id)
+    kept = list(frames[::k])
+    out = interpolate_frames_flow(kept, k)
+    assert len(out) == len(frames)
+    for i, f in enumerate(kept):
+        assert out[i * k] is f or np.array_equal(out[i * k], f)
+        assert out[i * k].tobytes() == f.tobytes()
+
+
+@pytest.mark.parametrize("clip_id", ["rd06", "rd10"])
+def test_real_clip_no_tearing(clip_id: str) -> None:
+    """Issue 15 item 2: where motion candidates disagree the frames are blended, never switched
+    per pixel. Switching builds collages of hard-edged fragments (a shredded arm), so a frame has
+    more edge energy than either frame it is made from; a blend of two frames never has more
+    than the sharper one (up to a 2% allowance for resampling)."""
+    frames = real_clip(clip_id)
+    k = 8
+    kept = list(frames[::k])
+    out = interpolate_frames_flow(kept, k)
+    worst = max(edge_energy(out[i]) / max(edge_energy(kept[i // k]), edge_energy(kept[i // k + 1]))
+                for i in range(len(out)) if i % k)
+    assert worst <= 1.02, worst
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_real_clip_no_border_band(k: int) -> None:
+    """Issue 15 item 2: no bright/dark band along the frame edges. On the slow tilt over a facade
+    (rd11) the mean of the top and of the bottom 2 rows of every synthesised frame stays within
+    3 grey levels of the ground truth's (extrapolated edge motion used to put an 8-level band
+    along the bottom edge)."""
+    frames = real_clip("rd11")
+    out = interpolate_frames_flow(list(frames[::k]), k)
+    for i in range(len(frames)):
+        if i % k:
+            for rows in (slice(0, 2), slice(-2, None)):
+                gap = abs(float(out[i][rows].mean()) - float(frames[i][rows].mean()))
+                assert gap <= 3.0, (i, rows, gap)

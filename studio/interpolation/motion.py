@@ -2,23 +2,25 @@
 
 Pipeline for one pair (a, b), each step only as expensive as it needs to be:
 
-1. Track: OpenCV DIS both ways, initialised per pixel from cheap candidates (the previous pair's
-   motion under constant velocity, zero). DIS keeps an initial vector only where it matches
+1. Track: OpenCV DIS both ways (in parallel), initialised per pixel from cheap candidates (the
+   previous pair's motion under constant velocity, zero). DIS keeps an initial vector only where it matches
    better, so a wrong candidate costs little.
 2. Escalate (only when forward-backward consistency is poor, i.e. DIS lost the motion, checked
    again after step 3): global candidates that see any displacement (phase correlation; ORB
-   matches + RANSAC similarity), DIS from each of them, and a per-pixel fusion by warping error.
-3. Affine layers: robust affine fits to the flow (dominant motion, then the biggest remaining
+   matches + RANSAC similarity), DIS from each of them, and a soft per-pixel fusion by warping
+   error (near-ties are blended, not switched).
+3. Affine layers (off by default, `MotionParams.layers`): robust affine fits to the flow (dominant motion, then the biggest remaining
    one) compete per pixel with the dense flow; the fit wins unless the dense flow is clearly
    better. Camera motion is near-affine, so this removes most flow noise, fixes periodic-texture
    mismatches, and extrapolates motion for pixels that leave the frame (no photometric evidence).
-4. Occluded pixels (covered in the other frame) get the dominant motion instead of the
-   occluder's motion their neighbourhood dragged onto them.
+4. With layers: occluded pixels (covered in the other frame) get the dominant motion instead
+   of the occluder's motion their neighbourhood dragged onto them.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -61,9 +63,11 @@ class MotionParams:
     feature_min_share: float = 0.1
     incons_cost: float = 8.0    # added to the warping error of a vector its reverse flow disagrees with
     search_win: int = 15
+    search_coarser: int = 1     # the candidates' DIS runs one pyramid level coarser (4x cheaper, same result)
     search_margin: float = 1.0
-    # affine layers
-    layers: bool = True
+    # affine layers: off by default. They fit camera motion over still scenes (the synthetic set)
+    # but on real footage (non-rigid motion, several movers) they cost ~0.5-1 dB (docs/vfi.md)
+    layers: bool = False
     fit_step: int = 4
     fit_thr: float = 1.0
     fit_models: int = 2
@@ -74,7 +78,14 @@ class MotionParams:
     # warping error charged where a vector leaves the frame (no evidence either way)
     oob_cost: float = 4.0
     fill_occluded: bool = True
+    # pixels leaving the frame under the dominant motion, whose own flow the reverse flow does
+    # not confirm (no evidence: the other frame does not show them) take the dominant motion
+    extrapolate_leaving: bool = True
     fill_err: float = 10.0       # grey levels: a pixel matching better than this is not occluded
+    # candidate fusion is soft: weights exp(-(err - best) / fuse_temp) over the candidates' local
+    # warping errors, so where candidates explain a pixel about equally well their vectors are
+    # blended, not switched per pixel (switching tears thin and non-rigid objects); 0 = hard
+    fuse_temp: float = 3.0
 
 
 @dataclass
@@ -83,10 +94,20 @@ class PairMotion:
 
     fwd: np.ndarray            # a -> b, on a's grid
     bwd: np.ndarray            # b -> a, on b's grid
-    vis_a: np.ndarray          # bool: pixel of a is seen, consistently, in b
-    vis_b: np.ndarray          # bool: pixel of b is seen, consistently, in a
+    vis_a: np.ndarray | None = None  # bool: pixel of a is seen, consistently, in b (None: not computed)
+    vis_b: np.ndarray | None = None  # bool: pixel of b is seen, consistently, in a
     models: list[np.ndarray] = field(default_factory=list)  # forward affine layers, dominant first
     escalated: bool = False
+
+
+def visibility(m: PairMotion, p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+    """(vis_a, vis_b): pixels seen, consistently, in the other frame; computed on first use
+    (only the optional visibility-aware blending needs them)."""
+    if m.vis_a is None or m.vis_b is None:
+        ok_a, in_a = consistency(m.fwd, m.bwd, p)
+        ok_b, in_b = consistency(m.bwd, m.fwd, p)
+        m.vis_a, m.vis_b = ok_a & in_a, ok_b & in_b
+    return m.vis_a, m.vis_b
 
 
 class FrameData:
@@ -147,17 +168,19 @@ def warp_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray, win: int, oob_cos
 
 def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: float,
          p: MotionParams, penalties: list[np.ndarray] | None = None) -> np.ndarray:
-    """Per pixel, the flow among `flows` with the lowest local warping error from a to b.
-
-    Earlier flows win unless a later one is better by `margin` grey levels: the list is ordered
-    from the most to the least trusted explanation. `penalties` (per flow, per pixel) are added
-    to the errors before smoothing.
+    """Per pixel, the flows among `flows` weighted by their local warping error from a to b
+    (`soft_fuse`); with p.fuse_temp = 0 the single best one, where earlier flows win unless a
+    later one is better by `margin` grey levels. `penalties` (per flow, per pixel) are added to
+    the errors before smoothing.
     """
     if len(flows) == 1:
         return flows[0]
+    errs = [warp_error(a.grey, b.grey, f, win, p.oob_cost, None if penalties is None else penalties[i])
+            for i, f in enumerate(flows)]
+    if p.fuse_temp > 0:
+        return soft_fuse(flows, errs, p.fuse_temp)
     best_err = label = None
-    for i, f in enumerate(flows):
-        err = warp_error(a.grey, b.grey, f, win, p.oob_cost, None if penalties is None else penalties[i])
+    for i, err in enumerate(errs):
         if best_err is None:
             best_err, label = err, np.zeros(err.shape, np.uint8)
         else:
@@ -168,6 +191,18 @@ def fuse(a: FrameData, b: FrameData, flows: list[np.ndarray], win: int, margin: 
     for i in range(1, len(flows)):
         sel = label == i
         out[sel] = flows[i][sel]
+    return out
+
+
+def soft_fuse(flows: list[np.ndarray], errs: list[np.ndarray], temp: float) -> np.ndarray:
+    """Average of the flows weighted by exp(-(err - lowest err) / temp): a clear winner takes the
+    pixel, near-ties are blended, and the result changes smoothly where the winner changes."""
+    low = np.minimum.reduce(errs)
+    weights = [np.exp((low - e) / np.float32(temp)) for e in errs]  # the best one has weight 1
+    total = sum(weights)
+    out = np.zeros_like(flows[0])
+    for f, wt in zip(flows, weights):
+        out += f * (wt / total)[..., None]
     return out
 
 
@@ -217,14 +252,29 @@ def fill_occluded(a: FrameData, b: FrameData, fwd: np.ndarray, bwd: np.ndarray, 
     return out[0], out[1]
 
 
-def invert_flow(flow: np.ndarray, iters: int = 3) -> np.ndarray:
-    """Approximate inverse field (on the target grid) by fixed-point iteration."""
-    h, w = flow.shape[:2]
-    grid = pixel_grid(h, w)
-    pos = grid - flow
-    for _ in range(iters):
-        pos = grid - sample(flow, pos)
-    return pos - grid
+def extrapolate_leaving(fwd: np.ndarray, bwd: np.ndarray, valid: np.ndarray,
+                       p: MotionParams) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels that the dominant motion (an affine fit to the consistent flow) takes out of the
+    other frame have no match there, so their dense flow is a guess dragged from neighbours; if
+    the reverse flow does not confirm it, they follow the dominant motion instead (a pan keeps
+    moving the content that leaves the frame)."""
+    models = fit_affines(fwd, valid, replace(p, fit_models=1))
+    if not models:
+        return fwd, bwd
+    h, w = fwd.shape[:2]
+    corners = cv2.transform(np.float32([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]]), models[0])[0]
+    if not (corners.min() < -0.5 or (corners[:, 0] > w - 0.5).any() or (corners[:, 1] > h - 0.5).any()):
+        return fwd, bwd  # nothing leaves the frame (e.g. a still camera): skip the per-pixel work
+    out = []
+    for flow, back, model in ((fwd, bwd, models[0]), (bwd, fwd, inverse_affine(models[0]))):
+        cam = affine_flow(model, h, w)
+        ok, _ = consistency(flow, back, p)
+        take = ~ok & ~inside(pixel_grid(h, w) + cam, h, w)
+        if take.any():
+            flow = flow.copy()
+            flow[take] = cam[take]
+        out.append(flow)
+    return out[0], out[1]
 
 
 def fit_affines(flow: np.ndarray, valid: np.ndarray, p: MotionParams) -> list[np.ndarray]:
@@ -300,6 +350,21 @@ class MotionEstimator:
     def __init__(self, params: MotionParams | None = None) -> None:
         self.p = params or MotionParams()
         self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _helper(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="vfi-dis")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the helper thread (the estimator can still be used: it restarts on demand)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def frame(self, grey: np.ndarray, detail: np.ndarray | None = None) -> FrameData:
         return FrameData(grey, self.p, detail)
@@ -317,12 +382,12 @@ class MotionEstimator:
             self._local.dis = dis
         return dis
 
-    def _flow(self, a: FrameData, b: FrameData, init: np.ndarray | None) -> np.ndarray:
+    def _flow(self, a: FrameData, b: FrameData, init: np.ndarray | None, coarser: int = 0) -> np.ndarray:
         h, w = a.grey.shape
         guess = None if init is None else np.ascontiguousarray(resize_flow(init, w, h))
         dis = self._dis()
         # small frames: flow at every pixel, or small objects vanish in the coarse flow
-        dis.setFinestScale(self.p.dis_finest_scale if min(h, w) >= self.p.dis_fine_below else 0)
+        dis.setFinestScale(coarser + (self.p.dis_finest_scale if min(h, w) >= self.p.dis_fine_below else 0))
         return dis.calc(a.grey, b.grey, guess)
 
     def estimate(self, a: FrameData, b: FrameData, prev: PairMotion | None = None) -> PairMotion:
@@ -330,6 +395,10 @@ class MotionEstimator:
         fwd, bwd = self._track(a, b, prev)
         ok, inb = consistency(fwd, bwd, p)
         escalate = consistent_fraction(ok, inb) < p.escalate_below
+        if not escalate and not p.layers:  # nothing to refine (visibility: see `visibility`)
+            if p.extrapolate_leaving:
+                fwd, bwd = extrapolate_leaving(fwd, bwd, ok & inb, p)
+            return PairMotion(fwd, bwd)
         motion = self._refine(a, b, fwd, bwd, ok & inb, escalate)
         if not escalate and consistent_fraction(*consistency(motion.fwd, motion.bwd, p)) < p.escalate_below:
             # DIS can settle on a wrong motion that is consistent both ways (repetitive texture);
@@ -351,9 +420,9 @@ class MotionEstimator:
             fwd, bwd, models = self._layers(a, b, fwd, bwd, valid, found, refit=escalate)
         if models and p.fill_occluded:
             fwd, bwd = fill_occluded(a, b, fwd, bwd, models[0], p)
-        ok_a, in_a = consistency(fwd, bwd, p)
-        ok_b, in_b = consistency(bwd, fwd, p)
-        return PairMotion(fwd, bwd, ok_a & in_a, ok_b & in_b, models, escalate)
+        elif p.extrapolate_leaving:
+            fwd, bwd = extrapolate_leaving(fwd, bwd, valid, p)
+        return PairMotion(fwd, bwd, None, None, models, escalate)
 
     def _track(self, a: FrameData, b: FrameData, prev: PairMotion | None) -> tuple[np.ndarray, np.ndarray]:
         """DIS both ways from per-pixel candidate initialisations (constant velocity, zero)."""
@@ -372,10 +441,13 @@ class MotionEstimator:
                 bc.append(affine_flow(inverse_affine(m), sh, sw))
         fc.append(zero)
         bc.append(zero)
-        fwd = self._flow(a, b, choose_init(a.small, b.small, fc, self.p))
-        bc.insert(0, invert_flow(resize_flow(fwd, sw, sh)))
-        bwd = self._flow(b, a, choose_init(b.small, a.small, bc, self.p))
-        return fwd, bwd
+        init_f = choose_init(a.small, b.small, fc, self.p)
+        init_b = choose_init(b.small, a.small, bc, self.p)
+        # the two directions are independent: the backward one runs on a helper thread (DIS
+        # releases the GIL), which halves the motion latency that bounds speed at small factors
+        backward = self._helper().submit(self._flow, b, a, init_b)
+        fwd = self._flow(a, b, init_f)
+        return fwd, backward.result()
 
     def _search(self, a: FrameData, b: FrameData, fwd: np.ndarray,
                 bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -386,9 +458,11 @@ class MotionEstimator:
         shift = np.float64([[1, 0, dx], [0, 1, dy]])
         found = feature_models(a, b, p)
         fwds, bwds = [fwd], [bwd]
-        for m in [shift] + found:
-            fwds.append(self._flow(a, b, affine_flow(m, h, w)))
-            bwds.append(self._flow(b, a, affine_flow(inverse_affine(m), h, w)))
+        c = p.search_coarser
+        for m in [shift] + found:  # the two directions of a candidate run in parallel
+            back = self._helper().submit(self._flow, b, a, affine_flow(inverse_affine(m), h, w), c)
+            fwds.append(self._flow(a, b, affine_flow(m, h, w), c))
+            bwds.append(back.result())
         # a wrong initialisation can match in flat areas; its two directions rarely agree
         pen_f = [np.where(consistency(f, r, p)[0], 0, p.incons_cost).astype(np.float32) for f, r in zip(fwds, bwds)]
         pen_b = [np.where(consistency(r, f, p)[0], 0, p.incons_cost).astype(np.float32) for f, r in zip(fwds, bwds)]

@@ -5,8 +5,10 @@ p + D_a(p, t) = x by fixed-point iteration (backward warping with exact flow pro
 the "flow at x" approximation, which breaks under rotation and zoom). D_a is the displacement
 along the motion trajectory: quadratic (constant acceleration) when the neighbouring pairs are
 known, else linear. The same is done from frame b, and the two samples are blended with
-weights that follow time, visibility (forward-backward consistency) and whether the sample
-exists at all (points entering or leaving the frame are taken from the frame that sees them).
+weights (1-t, t); a sample that falls outside its frame repeats the edge pixels and, further
+than `edge_px` out, fades out in favour of the other frame (a pan's entering content). Optional,
+off by default: weights that also follow visibility (`SynthParams.occlusion`); they fit the
+synthetic set but lose ~0.5 dB on real footage, where hard visibility switches tear.
 
 Geometry (trajectories, projection, weights) is solved at the working resolution of the motion
 fields; only the colour sampling runs at full resolution, in row strips so that a 4K frame
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 
 from studio.interpolation.fields import inside, magnitude, pixel_grid, sample
-from studio.interpolation.motion import PairMotion
+from studio.interpolation.motion import MotionParams, PairMotion, visibility
 
 _EPS = np.float32(1e-3)
 
@@ -30,7 +32,13 @@ class SynthParams:
     quadratic: bool = True      # constant-acceleration trajectories from the neighbouring pairs
     proj_iters: int = 2         # fixed-point iterations after the closed-form start
     converge_px: float = 0.5    # (working px) a larger last step means "no consistent source here"
-    occlusion: bool = True      # visibility-aware weights (off: plain (1-t, t) weights)
+    # visibility-aware weights; off by default: on real footage plain (1-t, t) weights are
+    # better (averaging both warps hides flow errors; hard visibility switches tear, docs/vfi.md)
+    occlusion: bool = False
+    # a sample up to edge_px outside its frame (edge pixels repeated) keeps its full weight, and
+    # fades to none at 2*edge_px: just outside, the repeated edge is a fair guess (and averaging
+    # both frames hides flow errors); further out, only the frame that sees the point counts
+    edge_px: float = 8.0
     cubic: bool = True          # bicubic colour sampling: the frames are sharp, bilinear blurs them
     strip_rows: int = 256       # full-resolution rows composed at a time
     float_max_pixels: int = 2_000_000  # up to this size colour is sampled in float32 (faster bicubic)
@@ -132,8 +140,11 @@ def synthesize(a: np.ndarray, b: np.ndarray, cur: PairMotion, prev: PairMotion |
     before = np.ascontiguousarray(prev.bwd[crop]) if prev is not None else None
     after = np.ascontiguousarray(nxt.fwd[crop]) if nxt is not None else None
     traj_a, traj_b = trajectories(fwd, bwd, before, after, p.quadratic)
-    hidden_a = np.ascontiguousarray(~cur.vis_a[crop]).view(np.uint8)  # a's pixel that b does not see
-    hidden_b = np.ascontiguousarray(~cur.vis_b[crop]).view(np.uint8)
+    hidden_a = hidden_b = None
+    if p.occlusion:
+        vis_a, vis_b = visibility(cur, MotionParams())
+        hidden_a = np.ascontiguousarray(~vis_a[crop]).view(np.uint8)  # a's pixel that b does not see
+        hidden_b = np.ascontiguousarray(~vis_b[crop]).view(np.uint8)
     if res.h * res.w <= p.float_max_pixels:  # OpenCV's bicubic remap is faster on float32
         a, b = a.astype(np.float32), b.astype(np.float32)
     out = []
@@ -144,7 +155,7 @@ def synthesize(a: np.ndarray, b: np.ndarray, cur: PairMotion, prev: PairMotion |
 
 
 def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, traj_b: Trajectory,
-              hidden_a: np.ndarray, hidden_b: np.ndarray, p: SynthParams) -> tuple[np.ndarray, ...]:
+              hidden_a: np.ndarray | None, hidden_b: np.ndarray | None, p: SynthParams) -> tuple[np.ndarray, ...]:
     """Source offsets into a and b, and blend weights, on the working grid."""
     h, w = fwd.shape[:2]
     grid = pixel_grid(h, w)
@@ -153,20 +164,31 @@ def _geometry(t: float, fwd: np.ndarray, bwd: np.ndarray, traj_a: Trajectory, tr
     start_b = cv2.addWeighted(fwd, (1 - t) ** 2, bwd, -t * (1 - t), 0.0)
     pos_a, ok_a = project(traj_a.at(t), start_a, p.proj_iters, p.converge_px)
     pos_b, ok_b = project(traj_b.at(t - 1.0), start_b, p.proj_iters, p.converge_px)
-    has_a = (inside(pos_a, h, w) & ok_a).astype(np.float32)
-    has_b = (inside(pos_b, h, w) & ok_b).astype(np.float32)
-    gone_a = sample(hidden_a, pos_a, cv2.INTER_NEAREST).astype(np.float32)
-    gone_b = sample(hidden_b, pos_b, cv2.INTER_NEAREST).astype(np.float32)
-    if not p.occlusion:
+    if p.edge_px > 0 and (not p.occlusion or hidden_a is None or hidden_b is None):
+        w_a = (1 - t) * (_in_frame(pos_a, h, w, p.edge_px) + _EPS)
+        w_b = t * (_in_frame(pos_b, h, w, p.edge_px) + _EPS)
+    elif not p.occlusion or hidden_a is None or hidden_b is None:
         w_a = np.full((h, w), 1 - t, np.float32)
         w_b = np.full((h, w), t, np.float32)
     else:
+        has_a = (inside(pos_a, h, w) & ok_a).astype(np.float32)
+        has_b = (inside(pos_b, h, w) & ok_b).astype(np.float32)
+        gone_a = sample(hidden_a, pos_a, cv2.INTER_NEAREST).astype(np.float32)
+        gone_b = sample(hidden_b, pos_b, cv2.INTER_NEAREST).astype(np.float32)
         # a frame without a sample (outside it, or no point of it arrives here) gets no weight;
         # where both frames offer one but one is of a surface the other frame does not see (it is
         # being covered or uncovered), the surface seen in both frames is the one in front
         w_a = (1 - t) * (has_a * (1 - gone_a * has_b * (1 - gone_b)) + _EPS)
         w_b = t * (has_b * (1 - gone_b * has_a * (1 - gone_a)) + _EPS)
     return pos_a - grid, pos_b - grid, w_a.astype(np.float32), w_b.astype(np.float32)
+
+
+def _in_frame(pos: np.ndarray, h: int, w: int, edge_px: float) -> np.ndarray:
+    """Weight of samples at `pos`: 1 inside the frame and up to edge_px outside it, falling
+    linearly to 0 at 2*edge_px outside."""
+    dx = np.maximum(np.maximum(-pos[..., 0], pos[..., 0] - (w - 1)), 0)
+    dy = np.maximum(np.maximum(-pos[..., 1], pos[..., 1] - (h - 1)), 0)
+    return np.clip(2 - np.maximum(dx, dy) / np.float32(edge_px), 0, 1).astype(np.float32)
 
 
 def _compose(a: np.ndarray, b: np.ndarray, geo: tuple[np.ndarray, ...], res: Resolution,
