@@ -24,11 +24,19 @@ from studio.fields import (
     validate_fields,
     values_from_settings,
 )
+from studio.interpolation.scene_cuts import (
+    CUT_FILLS,
+    Picked,
+    Timing,
+    interpolate_shots,
+    pick,
+    plan_timing,
+)
 from studio.outputs import atomic_save_png, copy_input
 from studio.pump import pump
 from studio.tasks.base import JobContext
 from studio.tasks.placed import placed
-from studio.validation import as_choice, as_int
+from studio.validation import as_bool, as_choice, as_float, as_int
 from studio.video_io import (
     DEFAULT_CRF,
     Mp4Writer,
@@ -37,10 +45,22 @@ from studio.video_io import (
     probe_video,
 )
 
-METHODS = ("flow", "ldf-vfi")  # flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml)
+# flow: weight-free; ldf-vfi: diffusion model (presets/ldf-vfi.toml); rife: learned flow (presets/rife-4.25.toml)
+METHODS = ("flow", "ldf-vfi", "rife")
+RIFE_PRESET = "rife-4.25"
 MIN_FACTOR, MAX_FACTOR = 2, 16
+MAX_TARGET_FPS = 480.0
 OUTPUT_FORMATS = ("mp4", "png")
 LDF_PRESET = "ldf-vfi"
+
+
+def default_method(env: StudioEnv) -> str:
+    """The tab's default method: "rife" when its real weights are found by the resolver, else
+    "flow", which needs nothing. Under --tiny it is flow: its output is real, a tiny rife's is noise."""
+    if env.tiny:
+        return "flow"
+    return "rife" if env.resolver.status(env.preset_for(RIFE_PRESET)).state == "ready" else "flow"
+
 
 # (frames, factor, should_stop, on_progress(done, total | None, what)) -> frames
 ProgressFn = Callable[[int, "int | None", str], None]
@@ -60,6 +80,29 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
         yield lambda frames, factor, should_stop, on_progress: interpolate_stream(frames, factor,
                                                                                should_stop=should_stop)
         return
+    if method == "rife":
+        from models.rife.interpolator import interpolate_stream as rife_stream
+        from models.rife.interpolator import make_runner, stream_at_times
+        from models.rife.loading import load_components as load_rife
+        from studio.tasks.placed import load_family
+
+        components, preset, device = load_family(ctx, RIFE_PRESET, load_rife)
+        net = components["flownet"]  # 25 MB: no memory plan needed, it always fits
+        runner = make_runner(net, device, int(preset.defaults.get("tile_px", 2048)),
+                             int(preset.defaults.get("tile_overlap_px", 128)))
+        ctx.record["rife"] = {"tile_px": runner.tile, "tile_overlap_px": runner.overlap, "dtype": str(runner.dtype)}
+        try:
+            def run_rife(frames: Iterable[np.ndarray], factor: int, should_stop: Callable[[], bool],
+                         on_progress: ProgressFn) -> Iterator[np.ndarray]:
+                return rife_stream(runner, frames, factor, should_stop, on_progress)
+
+            # any timestep: "to N fps" gets its exact instants
+            run_rife.at_times = lambda frames, times, should_stop, on_progress: stream_at_times(  # type: ignore[attr-defined]
+                runner, frames, times, should_stop, on_progress)
+            yield run_rife
+        finally:
+            net.to("cpu")  # the cached family stays on the host between jobs
+        return
     from models.ldf_vfi.loading import load_components
     from models.ldf_vfi.pipeline import interpolate as ldf_interpolate
 
@@ -78,22 +121,42 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
         yield run
 
 
-def interpolate_frames(frames: Sequence[np.ndarray], factor: int, method: str = "flow",
-                       env: StudioEnv | None = None) -> list[np.ndarray]:
+def interpolate_frames(frames: Sequence[np.ndarray], factor: int = 2, method: str = "flow",
+                       env: StudioEnv | None = None, *, detect_cuts: bool = True, cut_fill: str = "repeat",
+                       target_fps: float | None = None, fps: float = 30.0) -> list[np.ndarray]:
     """Interpolate a list of HxWx3 uint8 RGB frames.
 
     Returns exactly (n-1)*factor + 1 frames for n input frames; input frame i is returned
-    unchanged at position i*factor. factor is 2..16. `method="ldf-vfi"` needs its weights
-    (or `env=StudioEnv(tiny=True)`, whose output is noise).
+    unchanged at position i*factor. factor is 2..16. At scene cuts (`detect_cuts`) the method is
+    restarted and the frames between the two shots are repeats or a cross-fade (`cut_fill`).
+    `target_fps`: instead, round(n * target_fps / fps) frames at input times i * fps / target_fps.
+    `method="ldf-vfi"` needs its weights (or `env=StudioEnv(tiny=True)`, whose output is noise).
     """
     factor = as_int("factor", factor, MIN_FACTOR, MAX_FACTOR)
+    detect_cuts, cut_fill = as_bool("detect_cuts", detect_cuts), as_choice("cut_fill", cut_fill, CUT_FILLS)
+    fps = as_float("fps", fps, 0.0, 1000.0, lo_open=True)
     frames = list(frames)
+    target_fps = None if target_fps is None else as_float("target_fps", target_fps, 1.0, MAX_TARGET_FPS)
+    timing = _timing(len(frames), factor, fps, target_fps)
     # Sizes only feed the memory plan; the method itself validates the frames.
     h, w = frames[0].shape[:2] if frames and hasattr(frames[0], "shape") else (16, 16)
     with tempfile.TemporaryDirectory(prefix="frame-studio-") as scratch:
         ctx = JobContext(job_dir=Path(scratch), env=env or StudioEnv())
-        with open_method(method, ctx, width=w, height=h, seconds=len(frames) * factor / 30) as run:
-            return list(run(frames, factor, lambda: False, lambda done, total, what: None))
+        with open_method(method, ctx, width=w, height=h, seconds=timing.count / 30) as run:
+            timing = _timing(len(frames), factor, fps, target_fps, run)
+            made = interpolate_shots(frames, timing, run, lambda: False, lambda done, total, what: None,
+                                     detect_cuts=detect_cuts, cut_fill=cut_fill)
+            return [p.frame for p in pick(made, timing)]
+
+
+def _timing(n_in: int, factor: int, in_fps: float, target_fps: float | None, run: Any = None) -> Timing:
+    """The output timing for the method `run` (the frame count does not depend on it); "to N fps"
+    must lie above the input's rate and within 16x of it."""
+    if target_fps and not in_fps < target_fps <= in_fps * MAX_FACTOR + 1e-9:
+        raise InputError("target_fps", f"is {target_fps:g} fps for a {in_fps:g} fps input",
+                         f"choose a rate above {in_fps:g} and at most {in_fps * MAX_FACTOR:g} fps, "
+                         "or leave it empty to use the factor")
+    return plan_timing(n_in, factor, in_fps, target_fps, MAX_FACTOR, arbitrary_t=hasattr(run, "at_times"))
 
 
 @dataclass
@@ -106,7 +169,9 @@ class InterpolateRequest:
                         "2 doubles the frame rate, 4 quadruples it ... up to 16.", min=MIN_FACTOR, max=MAX_FACTOR,
                         step=1, fix=f"use a whole number from {MIN_FACTOR} to {MAX_FACTOR}")
     method: str = param("flow", "choice", "Method", "flow: weight-free optical flow on the CPU, nothing to "
-                        "download. ldf-vfi: a diffusion interpolator (needs its weights and a GPU to be fast).",
+                        "download. rife: learned RIFE 4.25 (a 25 MB download; the tab's default once it is "
+                        "there), fast on a GPU, fine on a CPU. ldf-vfi: a diffusion interpolator (needs its "
+                        "weights and a GPU to be fast).",
                         choices=METHODS)
     keep_duration: bool = param(True, "bool", "Keep duration (fps x factor)",
                                 "On: smoother video of the same length. Off: slow motion at the input's fps.")
@@ -126,6 +191,26 @@ class InterpolateRequest:
                                 "(8 for LDF-VFI); higher spends more steps on coarse motion.", min=0.5, max=20.0,
                                 step=0.5, optional=True, preset_default="shift", fix="use 8 (default)")
 
+    # Added after the fields above so that positional API calls written before keep working.
+    target_fps: float | None = param(None, "float", "To frame rate (fps; empty = use the factor)",
+                                     "e.g. 60: frames at 60 fps over the input's duration, at the exact instants "
+                                     "i x input fps / 60 (Keep duration off: slow motion by 60 / input fps, at the "
+                                     "input's fps). Replaces the factor; above the input's rate, at most 16x it. "
+                                     "Methods that only make whole factors run at the smallest factor that holds "
+                                     "every instant when that is at most twice the next factor above the ratio "
+                                     "(24 -> 60: x5, exact), else at that next factor, each frame taken from the "
+                                     "nearest instant (25 -> 60: x3).",
+                                     min=1.0, max=MAX_TARGET_FPS, step=1.0, optional=True,
+                                     fix="leave it empty, or use a rate above the input's, e.g. 60")
+    detect_cuts: bool = param(True, "bool", "Detect scene cuts",
+                              "On: at a cut between two shots the method is restarted (nothing is warped "
+                              "across it, no motion context reaches over it) and the frames between the two "
+                              "shots are repeats or a cross-fade (Frames across a cut). Off: every pair is "
+                              "interpolated, cuts included.")
+    cut_fill: str = param("repeat", "choice", "Frames across a cut",
+                          "repeat: the nearest of the two shots' frames (a clean cut). crossfade: a linear "
+                          "blend of the two.", choices=CUT_FILLS)
+
     cli_skip: ClassVar[tuple[str, ...]] = ("output_format",)
     cli_out_help: ClassVar[str] = "OUT.mp4, or FOLDER/ for numbered PNG frames"
 
@@ -142,6 +227,7 @@ class InterpolateRequest:
         self.video = str(self.video)
         validate_fields(self)
         self.info = probe_video(self.video, field="video")
+        _timing(2, self.factor, self.info.fps, self.target_fps)  # "to N fps" must suit this video
 
     def to_settings(self, job_dir: Path) -> dict[str, Any]:
         return {**settings_of(self), "video": copy_input(self.video, job_dir, "input")}
@@ -155,25 +241,61 @@ def _side_by_side(original: np.ndarray, made: np.ndarray) -> np.ndarray:
     return np.concatenate([original, made], axis=1)
 
 
+class _FirstPair:
+    """Collects frame 0, the made frame nearest t = 1/2 and input frame 1 (the original of the
+    first output at t >= 1: with "to N fps" there may be no output at t = 1 itself)."""
+
+    def __init__(self) -> None:
+        self._first: np.ndarray | None = None
+        self._middle: Picked | None = None
+        self.done = False
+
+    def add(self, item: Picked) -> np.ndarray | None:
+        if self.done:
+            return None
+        if self._first is None:
+            self._first = item.frame
+        elif item.time < 1:
+            if self._middle is None or abs(item.time - 0.5) < abs(self._middle.time - 0.5):
+                self._middle = item
+        else:
+            self.done = True
+            middle = self._middle.frame if self._middle is not None else item.frame
+            return np.concatenate([self._first, middle, item.original], axis=1)
+        return None
+
+
 def run_interpolate(req: InterpolateRequest, ctx: JobContext) -> Iterator[Event]:
     info = req.info
     # The frames iter_frames will deliver (VFR input: resampled by its timestamps to info.fps).
     n_in = info.frames if info.frames is not None else count_frames(req.video)
     if n_in < 2:
         raise InputError("video", f"has {n_in} frame(s)", "use a video with at least 2 frames")
-    n_out = (n_in - 1) * req.factor + 1
-    out_fps = info.fps * req.factor if req.keep_duration else info.fps
-    ctx.record["interpolation"] = {"input_frames": n_in, "output_frames": n_out, "input_fps": info.fps,
-                                   "output_fps": out_fps, "method": req.method,
-                                   "input_seconds": round(info.duration, 4), "input_vfr": info.vfr}
-    yield Progress(0, n_in - 1, f"interpolating {n_in} frames x{req.factor} ({req.method})")
+    timing = _timing(n_in, req.factor, info.fps, req.target_fps)
+    n_out = timing.count
+    if req.target_fps:
+        out_fps = req.target_fps if req.keep_duration else info.fps
+    else:
+        out_fps = info.fps * req.factor if req.keep_duration else info.fps
+    cuts: list[int] = []  # filled in place as cuts are found (a stopped job's settings keep them too)
+    record = ctx.record["interpolation"] = {
+        "input_frames": n_in, "output_frames": n_out, "input_fps": info.fps, "output_fps": out_fps,
+        "method": req.method, "input_seconds": round(info.duration, 4), "input_vfr": info.vfr, "cuts_after": cuts}
+    what = f"to {req.target_fps:g} fps" if req.target_fps else f"x{req.factor}"
+    yield Progress(0, n_in - 1, f"interpolating {n_in} frames {what} ({req.method})")
 
     with open_method(req.method, ctx, width=info.width, height=info.height, seconds=n_out / out_fps,
                      seed=req.seed, steps=req.steps, shift=req.shift) as interpolate:
-        def work(emit: Callable[[Any], None]) -> Iterator[np.ndarray]:
+        timing = _timing(n_in, req.factor, info.fps, req.target_fps, interpolate)
+        record.update(grid_factor=timing.grid_factor, exact_times=timing.exact)
+
+        def work(emit: Callable[[Any], None]) -> Iterator[Any]:
             # Model methods report steps through a callback; the pump interleaves them with frames.
-            return interpolate(iter_frames(req.video), req.factor, ctx.should_stop,
-                               lambda done, total, what: emit(Progress(done, total or 0, f"{req.method}: {what}")))
+            made = interpolate_shots(iter_frames(req.video), timing, interpolate, ctx.should_stop,
+                                     lambda done, total, what: emit(Progress(done, total or 0,
+                                                                             f"{req.method}: {what}")),
+                                     detect_cuts=req.detect_cuts, cut_fill=req.cut_fill, cuts=cuts)
+            return pick(made, timing)
 
         yield from _write_outputs(req, ctx, pump(work), n_in, n_out, out_fps)
 
@@ -182,12 +304,11 @@ def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[Any]
                    out_fps: float) -> Iterator[Event]:
     """Write frames as they come (Progress items in the stream are passed on); on a stop the
     writers finish normally, so every frame written so far stays in a playable file."""
-    info = req.info
     out_name = "interpolated.mp4" if req.output_format == "mp4" else "frames"
     out_path = ctx.job_dir / out_name
     written = 0
-    last_original = np.zeros((info.height, info.width, 3), np.uint8)
     stop: JobStopped | None = None
+    preview = _FirstPair()
 
     with contextlib.ExitStack() as stack:
         # Writers finish their file on a normal exit (including a stop); an error discards it.
@@ -196,29 +317,23 @@ def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[Any]
             if req.side_by_side else None
         if writer is None:
             out_path.mkdir()
-        first_pair: list[np.ndarray] = []
         try:
             for item in made:
                 if isinstance(item, Progress):
                     yield item
                     continue
-                frame, index = item, written
-                if index % req.factor == 0:
-                    last_original = frame
                 if writer:
-                    writer.write(frame)
+                    writer.write(item.frame)
                 else:
-                    atomic_save_png(frame, out_path / f"{index:08d}.png")
+                    atomic_save_png(item.frame, out_path / f"{written:08d}.png")
                 if sbs:
-                    sbs.write(np.concatenate([last_original, frame], axis=1))
+                    sbs.write(np.concatenate([item.original, item.frame], axis=1))
                 written += 1
-                if index in (0, req.factor // 2, req.factor):
-                    first_pair.append(frame)
-                    if index == req.factor:
-                        yield Preview(np.concatenate(first_pair, axis=1),
-                                      "first pair: frame 0 | interpolated middle | frame 1")
-                elif index % req.factor == 0:
-                    yield Progress(index // req.factor, n_in - 1, "pairs interpolated")
+                shown = preview.add(item)
+                if shown is not None:
+                    yield Preview(shown, "first pair: frame 0 | interpolated middle | frame 1")
+                elif item.time.denominator == 1 and item.time > 0:
+                    yield Progress(int(item.time), n_in - 1, "pairs interpolated")
         except JobStopped as err:
             stop = err  # leave the `with` normally: the writers finish the frames written so far
     ctx.record["interpolation"]["written_frames"] = written
@@ -228,4 +343,5 @@ def _write_outputs(req: InterpolateRequest, ctx: JobContext, made: Iterator[Any]
     if written < n_out:
         raise RuntimeError(f"interpolator produced {written} frames, expected {n_out}")
     yield Result(out_path, {"frames": written, "fps": out_fps, "factor": req.factor, "method": req.method,
+                            "target_fps": req.target_fps, "cuts_after": ctx.record["interpolation"]["cuts_after"],
                             "side_by_side": "side_by_side.mp4" if sbs else None})

@@ -10,7 +10,7 @@ from studio.env import StudioEnv
 from studio.events import Preview, Progress, Result
 from studio.fields import defaults
 from studio.tasks import all_tasks
-from studio.tasks.interpolate import InterpolateRequest
+from studio.tasks.interpolate import InterpolateRequest, default_method
 from studio.ui.fields import Controls, settings_loader
 from studio.ui.jobs import JobControl, job_events
 from studio.ui.progress import Clock
@@ -20,15 +20,18 @@ from studio.ui.registry import TabHandle
 def build(env: StudioEnv, control: JobControl) -> TabHandle:
     spec = all_tasks()["interpolate"]
     preset_defaults = env.preset_for(InterpolateRequest.defaults_preset).defaults
-    c = Controls(InterpolateRequest, defaults(InterpolateRequest, preset_defaults))
+    # rife is the default once its weights are here; flow needs nothing.
+    c = Controls(InterpolateRequest, {**defaults(InterpolateRequest, preset_defaults), "method": default_method(env)})
     with gr.Tab("Interpolation", id="interpolate"):
         gr.Markdown("Make a video smoother (keep duration) or slower (keep fps). "
                     "**flow** is weight-free and runs on the CPU; nothing to download. "
+                    "**rife** (learned, 25 MB) is the default once its weights are here. "
                     "**ldf-vfi** is a diffusion interpolator (weights: see the Models tab)"
                     + (" — with `--tiny` its new frames are noise." if env.tiny else "."))
         with gr.Row():
             with gr.Column():
-                for name in ("video", "factor", "method", "keep_duration", "side_by_side"):
+                for name in ("video", "factor", "target_fps", "method", "keep_duration", "detect_cuts", "cut_fill",
+                             "side_by_side"):
                     c(name)
                 with gr.Accordion("Model method settings (ldf-vfi)", open=False):
                     for name in ("seed", "steps", "shift"):
