@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from models.wan.loading import built_folder
+
 CONVERTER_VERSION = 1
 LATENT_CHANNELS = 48           # Wan2.2's VAE z_dim
 TRAJECTORY_CHANNELS = 48       # the trajectory video's latent, concatenated on channels
@@ -55,25 +57,16 @@ def with_config(weights_dir: Path, config: Mapping[str, Any], cache_root: Path) 
     files = _weights(weights_dir) + sorted(weights_dir.glob("diffusion_pytorch_model*.safetensors.index.json"))
     stamp = [[str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
     key = hashlib.sha256(json.dumps([stamp, dict(config), CONVERTER_VERSION], sort_keys=True).encode()).hexdigest()
-    target = Path(cache_root) / f"frameino--{key[:16]}"
-    if (target / ".complete").is_file():
-        return target
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+
+    def write(tmp: Path) -> None:
         (tmp / "config.json").write_text(json.dumps(dict(config), indent=2, sort_keys=True) + "\n")
         for path in files:
             try:
                 os.symlink(path.resolve(), tmp / path.name)  # no copy of 10 GB of weights
             except OSError:
                 shutil.copyfile(path, tmp / path.name)
-        (tmp / ".complete").write_text(json.dumps({"source": str(weights_dir)}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return built_folder(Path(cache_root) / f"frameino--{key[:16]}", str(weights_dir), write)
 
 
 def prepared_folder(folder: Path, stored_config: Mapping[str, Any], cache_root: Path) -> Path:

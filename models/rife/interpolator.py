@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError, JobStopped
+from core.frames import check_frame
 from models.rife.network import PAD_MULTIPLE, IFNet
 
 DEFAULT_TILE = 2048
@@ -137,18 +138,6 @@ def all_cores(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check_frame(frame: object, index: int, shape: tuple[int, ...] | None) -> np.ndarray:
-    ok = (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-          and frame.shape[0] > 0 and frame.shape[1] > 0)
-    if not ok:
-        raise InputError("frames", f"frame {index} is not an HxWx3 uint8 RGB image",
-                         "pass RGB frames as uint8 arrays of shape (height, width, 3)")
-    if shape is not None and frame.shape != shape:
-        raise InputError("frames", f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
-                         f"{shape[1]}x{shape[0]}", "give frames that all have the same size")
-    return frame
-
-
 def stream_at_times(runner: Runner, frames: Iterable[np.ndarray], pair_times: PairTimes,
                     should_stop: Callable[[], bool] = lambda: False,
                     on_progress: ProgressFn = lambda done, total, what: None) -> Iterator[np.ndarray]:
@@ -158,7 +147,7 @@ def stream_at_times(runner: Runner, frames: Iterable[np.ndarray], pair_times: Pa
     first = next(source, None)
     if first is None:
         return
-    prev = _check_frame(first, 0, None)
+    prev = check_frame(first, 0, None)
     yield prev
     done = 1
     prev_x = to_tensor(prev, runner)
@@ -171,7 +160,7 @@ def stream_at_times(runner: Runner, frames: Iterable[np.ndarray], pair_times: Pa
         for i, frame in enumerate(source):
             if should_stop():
                 raise JobStopped(done=done)
-            frame = _check_frame(frame, i + 1, prev.shape)
+            frame = check_frame(frame, i + 1, prev.shape)
             x = to_tensor(frame, runner)
             for t in pair_times(i):
                 # inference mode per call, never held across a yield (it would leak into the caller)

@@ -92,14 +92,33 @@ def load_components(paths: dict[str, Path], dtypes: dict[str, str | None]) -> di
     return {name: load_component(name, folder, dtypes.get(name)) for name, folder in paths.items()}
 
 
+def built_folder(target: Path, source: str, write: Callable[[Path], None]) -> Path:
+    """`target`, made once: `write(tmp)` fills a temp folder beside it, which is marked `.complete`
+    (naming `source`) and renamed into place only when whole; a finished folder is reused."""
+    import shutil
+
+    target = Path(target)
+    if (target / ".complete").is_file():
+        return target
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        (tmp / ".complete").write_text(json.dumps({"source": source}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def converted_folder(weights: Path, family: str, version: str, key_config: Any, cache_root: Path,
                      convert: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]]) -> Path:
     """A diffusers model folder (config.json + safetensors) made once from a release checkpoint in
     another key layout. `convert()` returns (state under diffusers' names, config); the folder is
-    keyed by the file (path, size, mtime), the converter `version` and `key_config`, written
-    under a temp name and renamed, and marked `.complete` only when whole."""
+    keyed by the file (path, size, mtime), the converter `version` and `key_config`."""
     import hashlib
-    import shutil
 
     from safetensors.torch import save_file
 
@@ -107,20 +126,11 @@ def converted_folder(weights: Path, family: str, version: str, key_config: Any, 
     stat = weights.stat()
     key = hashlib.sha256(json.dumps([str(weights.resolve()), stat.st_size, int(stat.st_mtime), version, key_config],
                                     sort_keys=True, default=str).encode()).hexdigest()
-    target = Path(cache_root) / f"{family}--{weights.stem}--{key[:16]}"
-    if (target / ".complete").is_file():
-        return target
-    state, config = convert()
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+
+    def write(tmp: Path) -> None:
+        state, config = convert()
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "diffusion_pytorch_model.safetensors"),
                   metadata={"format": "pt", "source": weights.name})
-        (tmp / ".complete").write_text(json.dumps({"source": str(weights)}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return built_folder(Path(cache_root) / f"{family}--{weights.stem}--{key[:16]}", str(weights), write)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError
+from core.frames import check_frame
 from core.stop import check_stop
 from studio.interpolation.motion import (
     MIN_SIDE,
@@ -71,18 +72,6 @@ def _check_factor(factor: object) -> None:
         raise InputError("factor", f"is {factor!r}", f"use a whole number from {MIN_FACTOR} to {MAX_FACTOR}")
 
 
-def _check_frame(frame: object, index: int, shape: tuple[int, ...] | None) -> np.ndarray:
-    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-            and frame.shape[0] > 0 and frame.shape[1] > 0):
-        what = f"{type(frame).__name__}" if not isinstance(frame, np.ndarray) else f"{frame.dtype} {frame.shape}"
-        raise InputError("frames", f"frame {index} is {what}, not an HxWx3 uint8 RGB image",
-                         "pass RGB frames as uint8 arrays of shape (height, width, 3)")
-    if shape is not None and frame.shape != shape:
-        raise InputError("frames", f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame 0 is "
-                         f"{shape[1]}x{shape[0]}", "give frames that all have the same size")
-    return frame
-
-
 _END = object()
 
 
@@ -102,7 +91,7 @@ class _FrameSource:
             if frame is _END:
                 self._done = True
                 break
-            frame = _check_frame(frame, self._read, self.shape)
+            frame = check_frame(frame, self._read, self.shape)
             self.shape = frame.shape
             self._frames[self._read] = frame
             self._read += 1
