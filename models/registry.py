@@ -34,6 +34,7 @@ FAMILIES: dict[str, Family] = {
     "wan": Family("wan", "models.wan.profile:PROFILE", "models.wan.loading:load_components"),
     "flashi2v": Family("flashi2v", "models.flashi2v.memory:PROFILE", "models.flashi2v.loading:load_components"),
     "frameino": Family("frameino", "models.frameino.memory:PROFILE", "models.frameino.loading:load_components"),
+    "rife": Family("rife", "models.rife.memory:PROFILE", "models.rife.loading:load_components"),
 }
 
 

@@ -41,11 +41,6 @@ def plan_for(preset: Preset | str, width: int, height: int, seconds: float | Non
         notes.insert(0, FULL_MODEL_NOTE.format(full=source.id, tiny=preset.id))
     components: Mapping[str, Any] = modules if modules else source.raw.get("components", {})
     if source.components:
-        from models.registry import FAMILIES
-
-        if preset.family not in FAMILIES:  # e.g. rife: 25 MB of weights, planned by its tiles instead
-            raise StudioError(f"preset {preset.id!r} has no memory plan (family {preset.family!r} has no memory "
-                              f"profile); {preset.vram_note or 'it is small enough to run anywhere'}")
         profile = get_family(preset.family).profile
     else:
         from memory.profile import weightless_profile

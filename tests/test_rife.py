@@ -108,7 +108,7 @@ def reference_frame(reference: torch.nn.Module, a: torch.Tensor, b: torch.Tensor
 def test_rife_equals_the_reference_network_on_real_frames(ours, reference, clip: str, t: float) -> None:
     """Item 4: max abs diff <= 1e-3 on [0, 1] frames, same weights, CPU fp32."""
     frames = dev_frames(clip)
-    runner = make_runner(ours, "cpu")
+    runner = make_runner(ours)
     a, b = to_tensor(frames[0], runner), to_tensor(frames[2], runner)
     with torch.inference_mode():
         mine = predict(runner, a, b, t)
@@ -136,20 +136,20 @@ def test_tiled_path_matches_the_untiled_one(ours) -> None:
     stay close to one untiled call. Bound: mean abs diff <= 0.005 and 99th percentile <= 0.05 on
     [0, 1] (measured 0.0012 / 0.009 on frames four apart; tiles see less context, so not exact)."""
     frames = dev_frames("rd10_bbb_arm_drop")
-    whole, tiled = make_runner(ours, "cpu", tile=1024), make_runner(ours, "cpu", tile=256, overlap=64)
+    whole, tiled = make_runner(ours, tile=1024), make_runner(ours, tile=256, overlap=64)
     a, b = to_tensor(frames[0], whole), to_tensor(frames[2], whole)
     with torch.inference_mode():
         diff = (predict(whole, a, b, 0.5) - predict(tiled, a, b, 0.5)).abs().flatten()
     assert diff.mean().item() <= 0.005
     assert torch.quantile(diff[::5], 0.99).item() <= 0.05
     assert tile_count(tiled, 256, 448) == 2
-    assert tile_count(make_runner(ours, "cpu"), 2160, 3840) == 4  # the default 2048 px tiles: 4K in four
-    assert tile_count(make_runner(ours, "cpu"), 1080, 1920) == 1
+    assert tile_count(make_runner(ours), 2160, 3840) == 4  # the default 2048 px tiles: 4K in four
+    assert tile_count(make_runner(ours), 1080, 1920) == 1
 
 
 def test_stream_passes_originals_through_and_yields_n_minus_1_times_k_plus_1(ours) -> None:
     frames = [f[:96, :128].copy() for f in dev_frames("rd02_vtest_couple")[:4]]
-    runner = make_runner(ours, "cpu")
+    runner = make_runner(ours)
     out = list(interpolate_stream(runner, iter(frames), 3))
     assert len(out) == (len(frames) - 1) * 3 + 1
     for i, frame in enumerate(frames):

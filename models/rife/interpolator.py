@@ -44,17 +44,16 @@ class Runner:
     overlap: int = DEFAULT_OVERLAP
 
 
-def make_runner(net: IFNet, device: str | torch.device = "cpu", tile: int = DEFAULT_TILE,
-                overlap: int = DEFAULT_OVERLAP) -> Runner:
-    """Move `net` to `device` (float16 on CUDA, float32 elsewhere). Tile sides are rounded up to a
-    multiple of 128 and the overlap kept below half a tile."""
-    device = torch.device(device)
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
+def make_runner(net: IFNet, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> Runner:
+    """A runner for `net` where it already is (memory/ placed it: fp16 on CUDA, fp32 on a CPU).
+    Tile sides are rounded up to a multiple of 128 and the overlap kept below half a tile."""
+    weight = next(net.parameters())
+    device, dtype = weight.device, weight.dtype
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed tile shapes: autotuning pays off
     tile = max(PAD_MULTIPLE, -(-int(tile) // PAD_MULTIPLE) * PAD_MULTIPLE)
     overlap = max(0, min(int(overlap), tile // 2 - 1))
-    return Runner(net.to(device=device, dtype=dtype), device, dtype, tile, overlap)
+    return Runner(net, device, dtype, tile, overlap)
 
 
 def _padded(size: int) -> int:

@@ -84,14 +84,13 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
         from models.rife.interpolator import interpolate_stream as rife_stream
         from models.rife.interpolator import make_runner, stream_at_times
         from models.rife.loading import load_components as load_rife
-        from studio.tasks.placed import load_family
 
-        components, preset, device = load_family(ctx, RIFE_PRESET, load_rife)
-        net = components["flownet"]  # 25 MB: no memory plan needed, it always fits
-        runner = make_runner(net, device, int(preset.defaults.get("tile_px", 2048)),
-                             int(preset.defaults.get("tile_overlap_px", 128)))
-        ctx.record["rife"] = {"tile_px": runner.tile, "tile_overlap_px": runner.overlap, "dtype": str(runner.dtype)}
-        try:
+        defaults = ctx.env.preset_for(RIFE_PRESET).defaults
+        with placed(ctx, RIFE_PRESET, load_rife, width=width, height=height, seconds=seconds) as job:
+            runner = make_runner(job.placement.get("flownet"), int(defaults.get("tile_px", 2048)),
+                                 int(defaults.get("tile_overlap_px", 128)))
+            ctx.record["rife"] = {"tile_px": runner.tile, "tile_overlap_px": runner.overlap, "dtype": str(runner.dtype)}
+
             def run_rife(frames: Iterable[np.ndarray], factor: int, should_stop: Callable[[], bool],
                          on_progress: ProgressFn) -> Iterator[np.ndarray]:
                 return rife_stream(runner, frames, factor, should_stop, on_progress)
@@ -100,8 +99,6 @@ def open_method(method: str, ctx: JobContext, *, width: int, height: int, second
             run_rife.at_times = lambda frames, times, should_stop, on_progress: stream_at_times(  # type: ignore[attr-defined]
                 runner, frames, times, should_stop, on_progress)
             yield run_rife
-        finally:
-            net.to("cpu")  # the cached family stays on the host between jobs
         return
     from models.ldf_vfi.loading import load_components
     from models.ldf_vfi.pipeline import interpolate as ldf_interpolate
