@@ -13,6 +13,7 @@ naive `torch.load` + `load_state_dict`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -72,7 +73,6 @@ def cast_checkpoint_folder(src: Path, dtype: torch.dtype, cache_root: Path,
     complete; `src` itself is returned when nothing needs converting."""
     import hashlib
     import json
-    import os
     import shutil
 
     from safetensors import safe_open
@@ -86,12 +86,8 @@ def cast_checkpoint_folder(src: Path, dtype: torch.dtype, cache_root: Path,
     stamp = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files if f.is_file()]
     key = hashlib.sha256(json.dumps([str(src.resolve()), str(dtype), list(keep_fp32), stamp]).encode()).hexdigest()
     target = Path(cache_root) / f"{src.parent.name}--{src.name}--{str(dtype).removeprefix('torch.')}--{key[:16]}"
-    if (target / ".complete").is_file():
-        return target
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+
+    def write(tmp: Path) -> None:
         for file in files:
             if file.suffix == ".safetensors":
                 tensors = {}
@@ -106,7 +102,26 @@ def cast_checkpoint_folder(src: Path, dtype: torch.dtype, cache_root: Path,
                 del tensors
             elif file.is_file():
                 shutil.copy2(file, tmp / file.name)
-        (tmp / ".complete").write_text(json.dumps({"source": str(src), "dtype": str(dtype)}))
+
+    return built_folder(target, {"source": str(src), "dtype": str(dtype)}, write)
+
+
+def built_folder(target: Path, marker: dict, write: Callable[[Path], None]) -> Path:
+    """`target`, made once: `write(tmp)` fills a temp folder beside it, which is marked `.complete`
+    (holding `marker`) and renamed into place only when whole; a finished folder is reused."""
+    import json
+    import os
+    import shutil
+
+    target = Path(target)
+    if (target / ".complete").is_file():
+        return target
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        (tmp / ".complete").write_text(json.dumps(marker))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
     finally:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
-from models.wan.loading import built_folder
+from memory.loading import built_folder
 
 CONVERTER_VERSION = 1
 LATENT_CHANNELS = 48           # Wan2.2's VAE z_dim
@@ -66,7 +66,7 @@ def with_config(weights_dir: Path, config: Mapping[str, Any], cache_root: Path) 
             except OSError:
                 shutil.copyfile(path, tmp / path.name)
 
-    return built_folder(Path(cache_root) / f"frameino--{key[:16]}", str(weights_dir), write)
+    return built_folder(Path(cache_root) / f"frameino--{key[:16]}", {"source": str(weights_dir)}, write)
 
 
 def prepared_folder(folder: Path, stored_config: Mapping[str, Any], cache_root: Path) -> Path:

@@ -92,27 +92,6 @@ def load_components(paths: dict[str, Path], dtypes: dict[str, str | None]) -> di
     return {name: load_component(name, folder, dtypes.get(name)) for name, folder in paths.items()}
 
 
-def built_folder(target: Path, source: str, write: Callable[[Path], None]) -> Path:
-    """`target`, made once: `write(tmp)` fills a temp folder beside it, which is marked `.complete`
-    (naming `source`) and renamed into place only when whole; a finished folder is reused."""
-    import shutil
-
-    target = Path(target)
-    if (target / ".complete").is_file():
-        return target
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-        (tmp / ".complete").write_text(json.dumps({"source": source}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 def converted_folder(weights: Path, family: str, version: str, key_config: Any, cache_root: Path,
                      convert: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]]) -> Path:
     """A diffusers model folder (config.json + safetensors) made once from a release checkpoint in
@@ -121,6 +100,8 @@ def converted_folder(weights: Path, family: str, version: str, key_config: Any, 
     import hashlib
 
     from safetensors.torch import save_file
+
+    from memory.loading import built_folder
 
     weights = Path(weights)
     stat = weights.stat()
@@ -133,4 +114,4 @@ def converted_folder(weights: Path, family: str, version: str, key_config: Any, 
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "diffusion_pytorch_model.safetensors"),
                   metadata={"format": "pt", "source": weights.name})
 
-    return built_folder(Path(cache_root) / f"{family}--{weights.stem}--{key[:16]}", str(weights), write)
+    return built_folder(Path(cache_root) / f"{family}--{weights.stem}--{key[:16]}", {"source": str(weights)}, write)
