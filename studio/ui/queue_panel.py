@@ -39,10 +39,14 @@ def status_line(job: Job, position: int | None, now: float) -> str:
     return f"done in {duration_text(job.elapsed(now))}"
 
 
-def rows(control: JobControl, owner: str) -> list[list[Any]]:
+def newest_first(control: JobControl, owner: str) -> list[Job]:
+    return list(reversed(control.manager.jobs_of(owner)))
+
+
+def rows(control: JobControl, jobs: list[Job]) -> list[list[Any]]:
     now = time.time()
     out = []
-    for job in reversed(control.manager.jobs_of(owner)):  # newest first
+    for job in jobs:
         pos = control.manager.position(job)
         rate, eta = job.seconds_per_step(now), job.eta(now)
         out.append([job.id, job.spec.title, job.state, pos or "", duration_text(job.elapsed(now)) if job.started else "",
@@ -64,7 +68,7 @@ def build(control: JobControl) -> None:
 
     def refresh(picked: str | None, on_screen: str | None, request: gr.Request):
         owner = control.owner(request)
-        jobs = list(reversed(control.manager.jobs_of(owner)))
+        jobs = newest_first(control, owner)
         choices = [(f"{j.spec.title} · {j.id} · {j.state}", j.id) for j in jobs]
         ids = [j.id for j in jobs]
         picked = picked if picked in ids else (ids[0] if ids else None)
@@ -78,7 +82,7 @@ def build(control: JobControl) -> None:
             line = f"**{job.spec.title} `{job.id}`**: {status_line(job, control.manager.position(job), time.time())}"
             if job.video and job.video != on_screen and job.state in (RUNNING, STOPPING, DONE, STOPPED, FAILED):
                 new_video, on_screen = job.video, job.video
-        return rows(control, owner), gr.update(choices=choices, value=picked), line, new_video, on_screen
+        return rows(control, jobs), gr.update(choices=choices, value=picked), line, new_video, on_screen
 
     def cancel_job(picked: str | None, request: gr.Request) -> str:
         if not picked:
@@ -93,6 +97,6 @@ def build(control: JobControl) -> None:
 
     def my_jobs(request: gr.Request) -> list[list[Any]]:
         """The caller's jobs, newest first: id, task, state, position, elapsed, s/step, ETA, status."""
-        return rows(control, control.owner(request))
+        return rows(control, newest_first(control, control.owner(request)))
 
     gr.Button(visible=False).click(my_jobs, None, table, api_name="my_jobs", concurrency_limit=None)
